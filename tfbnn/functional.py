@@ -1,0 +1,83 @@
+"""A Keras model seen as a pure function of one flat parameter vector.
+
+Training loops, samplers and curvature estimates all want the same thing: the
+network as `f(theta, state, x)` with every trainable weight packed into one vector
+`theta`. Compiled code then updates a few large tensors instead of many small
+ones, needs no variable writes inside loops, and can be reused for any model of
+the same architecture (the next split, the next ensemble member).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import tensorflow as tf
+
+
+class FunctionalModel:
+    """Wraps a built Keras model as `(theta, state, x) -> (outputs, state, layer_loss)`.
+
+    `theta` holds every trainable variable, flattened and concatenated in
+    `model.trainable_variables` order; `state` is the list of non-trainable values
+    (seed-generator states, normalisation statistics), threaded through calls so
+    randomness advances without side effects.
+    """
+
+    def __init__(self, model):
+        if not model.built:
+            raise ValueError("The model must be built (called once, or given an Input) first")
+        self.model = model
+        self.shapes = [tuple(int(d) for d in v.shape) for v in model.trainable_variables]
+        self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        self.size = int(sum(self.sizes))
+
+    # -- packing ------------------------------------------------------------------
+
+    def flatten(self, values) -> tf.Tensor:
+        return tf.concat([tf.reshape(tf.convert_to_tensor(v), [-1]) for v in values], axis=0)
+
+    def unflatten(self, theta) -> list[tf.Tensor]:
+        """Splits `(..., P)` into tensors of shapes `(..., *variable_shape)`."""
+        lead = tf.shape(theta)[:-1]
+        parts = tf.split(theta, self.sizes, axis=-1)
+        return [tf.reshape(p, tf.concat([lead, s], 0)) for p, s in zip(parts, self.shapes)]
+
+    def get_params(self) -> tf.Tensor:
+        return self.flatten(self.model.trainable_variables)
+
+    def set_params(self, theta) -> None:
+        for variable, value in zip(self.model.trainable_variables, self.unflatten(theta)):
+            variable.assign(value)
+
+    def get_state(self) -> list[tf.Tensor]:
+        return [tf.convert_to_tensor(v) for v in self.model.non_trainable_variables]
+
+    def set_state(self, state) -> None:
+        for variable, value in zip(self.model.non_trainable_variables, state):
+            variable.assign(value)
+
+    # -- evaluation ---------------------------------------------------------------
+
+    def __call__(self, theta, state, x, training: bool = True):
+        outputs, state, losses = self.model.stateless_call(
+            self.unflatten(theta), list(state), x, training=training, return_losses=True
+        )
+        layer_loss = tf.add_n([tf.cast(l, theta.dtype) for l in losses]) if losses else (
+            tf.zeros((), theta.dtype)
+        )
+        return outputs, list(state), layer_loss
+
+
+def _strip_identity(config):
+    """A model config without names and seeds: equal for models of the same architecture."""
+    if isinstance(config, dict):
+        return {k: _strip_identity(v) for k, v in config.items() if k not in ("name", "seed")}
+    if isinstance(config, list | tuple):
+        return [_strip_identity(v) for v in config]
+    return config
+
+
+def architecture_key(model) -> str:
+    """A string equal for two models that compute the same function of the same parameters."""
+    return json.dumps(_strip_identity(model.get_config()), sort_keys=True, default=str)

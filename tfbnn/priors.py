@@ -1,0 +1,181 @@
+"""Priors over network weights: small serialisable objects with TFP distributions inside.
+
+Every prior exposes `to_distribution(shape, dtype)` (an elementwise distribution with
+batch shape `shape`) and `kl_divergence(posterior, sample)`: the closed-form
+KL[q || p] where TFP registers one, otherwise a one-sample Monte-Carlo estimate
+`log q(w) - log p(w)` at the weights `w` that the forward pass used.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfbnn._options import Registry
+
+tfd = tfp.distributions
+
+PRIORS = Registry("prior")
+
+
+def _positive(name: str, value) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return value
+
+
+def _finite(name: str, value) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+class Prior:
+    """Base class: subclasses implement `_distribution(shape, dtype)` and `get_config`."""
+
+    #: Whether `tfd.kl_divergence(Normal posterior, this prior)` exists in closed form.
+    has_closed_form_kl = False
+
+    def to_distribution(self, shape, dtype=tf.float32) -> tfd.Distribution:
+        """The prior as a TFP distribution with batch shape `shape` (one entry per weight)."""
+        dist = self._distribution(dtype)
+        return tfd.BatchBroadcast(dist, to_shape=shape) if tuple(shape) else dist
+
+    def kl_divergence(self, posterior: tfd.Distribution, sample=None) -> tf.Tensor:
+        """KL[posterior || prior] summed over all weights.
+
+        Uses the closed form when it exists; otherwise `log q(w) - log p(w)` at
+        `sample` (the weights the forward pass used, so the estimate is unbiased
+        and its gradient is the reparameterization gradient). If `sample` is None
+        one fresh sample is drawn.
+        """
+        prior = self._distribution(posterior.dtype)
+        if self.has_closed_form_kl:
+            return tf.reduce_sum(tfd.kl_divergence(posterior, prior))
+        if sample is None:
+            sample = posterior.sample()
+        return tf.reduce_sum(posterior.log_prob(sample) - prior.log_prob(sample))
+
+    def log_prob(self, weights) -> tf.Tensor:
+        """Log prior density of `weights`, summed over all entries."""
+        weights = tf.convert_to_tensor(weights)
+        return tf.reduce_sum(self._distribution(weights.dtype).log_prob(weights))
+
+    def _distribution(self, dtype) -> tfd.Distribution:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict) -> Prior:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+
+@PRIORS.register("normal")
+@keras.saving.register_keras_serializable(package="tfbnn")
+class Normal(Prior):
+    """Independent Normal(loc, scale) on every weight: the classic `Normal(0, 1)` prior."""
+
+    has_closed_form_kl = True
+
+    def __init__(self, loc: float = 0.0, scale: float = 1.0):
+        self.loc = _finite("loc", loc)
+        self.scale = _positive("scale", scale)
+
+    def _distribution(self, dtype):
+        return tfd.Normal(tf.cast(self.loc, dtype), tf.cast(self.scale, dtype))
+
+    def get_config(self):
+        return {"loc": self.loc, "scale": self.scale}
+
+
+@PRIORS.register("laplace")
+@keras.saving.register_keras_serializable(package="tfbnn")
+class Laplace(Prior):
+    """Independent Laplace(loc, scale) on every weight: a sparsity-favouring prior."""
+
+    def __init__(self, loc: float = 0.0, scale: float = 1.0):
+        self.loc = _finite("loc", loc)
+        self.scale = _positive("scale", scale)
+
+    def _distribution(self, dtype):
+        return tfd.Laplace(tf.cast(self.loc, dtype), tf.cast(self.scale, dtype))
+
+    def get_config(self):
+        return {"loc": self.loc, "scale": self.scale}
+
+
+@PRIORS.register("student_t")
+@keras.saving.register_keras_serializable(package="tfbnn")
+class StudentT(Prior):
+    """Independent Student-t(df, loc, scale) on every weight: heavy tails, robust shrinkage."""
+
+    def __init__(self, df: float = 3.0, loc: float = 0.0, scale: float = 1.0):
+        self.df = _positive("df", df)
+        self.loc = _finite("loc", loc)
+        self.scale = _positive("scale", scale)
+
+    def _distribution(self, dtype):
+        return tfd.StudentT(
+            tf.cast(self.df, dtype), tf.cast(self.loc, dtype), tf.cast(self.scale, dtype)
+        )
+
+    def get_config(self):
+        return {"df": self.df, "loc": self.loc, "scale": self.scale}
+
+
+@PRIORS.register("scale_mixture")
+@keras.saving.register_keras_serializable(package="tfbnn")
+class ScaleMixture(Prior):
+    """The two-component scale mixture of Bayes by Backprop.
+
+    `pi * Normal(0, sigma1) + (1 - pi) * Normal(0, sigma2)` with a wide and a
+    narrow component (Blundell et al., 2015, "Weight Uncertainty in Neural
+    Networks", eq. 7).
+    """
+
+    def __init__(self, pi: float = 0.5, sigma1: float = 1.0, sigma2: float = math.exp(-6)):
+        pi = float(pi)
+        if not 0.0 < pi < 1.0:
+            raise ValueError(f"pi must be strictly between 0 and 1, got {pi!r}")
+        self.pi = pi
+        self.sigma1 = _positive("sigma1", sigma1)
+        self.sigma2 = _positive("sigma2", sigma2)
+
+    def _distribution(self, dtype):
+        probs = tf.constant([self.pi, 1.0 - self.pi], dtype)
+        return tfd.MixtureSameFamily(
+            tfd.Categorical(probs=probs),
+            tfd.Normal(tf.zeros([2], dtype), tf.constant([self.sigma1, self.sigma2], dtype)),
+        )
+
+    def get_config(self):
+        return {"pi": self.pi, "sigma1": self.sigma1, "sigma2": self.sigma2}
+
+
+def get(prior) -> Prior:
+    """Returns a Prior from a Prior, a registered name, a config dict, or None (Normal(0, 1))."""
+    if prior is None:
+        return Normal()
+    if isinstance(prior, Prior):
+        return prior
+    if isinstance(prior, str):
+        return PRIORS.get(prior)()
+    if isinstance(prior, dict):
+        return keras.saving.deserialize_keras_object(prior)
+    raise TypeError(
+        f"prior must be a tfbnn Prior, one of {PRIORS.names()}, or None; got {type(prior).__name__}"
+    )

@@ -1,0 +1,272 @@
+"""Compiled minibatch training of a Keras model under a tfbnn likelihood.
+
+Small Bayesian networks are dominated by per-step overhead, not arithmetic, so a
+whole epoch (shuffle, every minibatch step, the optimizer update) runs inside one
+compiled TensorFlow function (`tf.while_loop`, XLA by default) with the data held
+as tensors. Python is entered once per epoch, to report, check for divergence and
+run Keras callbacks (early stopping, user callbacks).
+
+The loss is the per-example negative ELBO: the minibatch mean negative
+log-likelihood plus the model's layer losses, which for tfbnn variational layers
+are `kl_weight * KL` with `kl_weight = 1 / n_train`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfbnn.functional import FunctionalModel, architecture_key
+from tfbnn.layers.sampling import split_samples, weight_samples
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss; the model's weights are not usable."""
+
+
+@dataclass
+class History:
+    """Per-epoch training record: mean NLL, KL term and total loss, validation NLL."""
+
+    nll: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    val_nll: list[float] = field(default_factory=list)
+    stopped_epoch: int | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "nll": self.nll,
+            "kl": self.kl,
+            "loss": self.loss,
+            "val_nll": self.val_nll,
+            "stopped_epoch": self.stopped_epoch,
+        }
+
+
+class EpochRunner:
+    """The compiled one-epoch function of an architecture, likelihood and batch size.
+
+    It works on `FunctionalModel` parameter vectors, so one runner (and its
+    compiled code) serves every model of the same architecture; `runner_for`
+    caches them. The optimizer is Adam, fused over the single parameter vector.
+    """
+
+    def __init__(self, model, likelihood, batch_size: int, jit_compile: bool = True,
+                 val_samples: int = 20):
+        self.functional = FunctionalModel(model)
+        self.likelihood = likelihood
+        self.batch_size = int(batch_size)
+        self.val_samples = int(val_samples)
+        self.run_epochs = tf.function(self._epochs, jit_compile=jit_compile, reduce_retracing=True)
+        self.val_nll = tf.function(self._val_nll, jit_compile=jit_compile, reduce_retracing=True)
+
+    def _loss_and_grad(self, theta, state, xb, yb):
+        with tf.GradientTape() as tape:
+            tape.watch(theta)
+            params, state, kl = self.functional(theta, state, xb, training=True)
+            nll = -tf.reduce_mean(self.likelihood.log_prob(yb, params))
+            loss = nll + kl
+        return tape.gradient(loss, theta), state, nll, kl
+
+    def _epochs(self, x, y, theta, adam, state, shuffle_seeds, learning_rate):
+        """One pass over `(x, y)` per row of `shuffle_seeds` (k, 2).
+
+        Returns the new `theta`, Adam moments and states, and the per-epoch mean
+        NLL and KL terms, each of shape (k,).
+        """
+        k = shuffle_seeds.shape[0]
+        nlls = tf.TensorArray(theta.dtype, size=k)
+        kls = tf.TensorArray(theta.dtype, size=k)
+
+        def body(e, theta, adam, state, nlls, kls):
+            theta, adam, state, nll, kl = self._epoch(
+                x, y, theta, adam, state, shuffle_seeds[e], learning_rate
+            )
+            return e + 1, theta, adam, state, nlls.write(e, nll), kls.write(e, kl)
+
+        _, theta, adam, state, nlls, kls = tf.while_loop(
+            lambda e, *_: e < k, body, (tf.constant(0), theta, adam, state, nlls, kls)
+        )
+        return theta, adam, state, nlls.stack(), kls.stack()
+
+    def _epoch(self, x, y, theta, adam, state, shuffle_seed, learning_rate):
+        n = tf.shape(x)[0]
+        bs = self.batch_size
+        steps = (n + bs - 1) // bs
+        # A fresh permutation, padded by wrapping so that every step has `bs` rows
+        # (static shapes for XLA); the few repeated rows change from epoch to epoch.
+        noise = tf.random.stateless_uniform((n,), seed=shuffle_seed, alg="philox")
+        order = tf.tile(tf.argsort(noise), [2])[: steps * bs]
+        batches = tf.reshape(order, (steps, bs))
+        beta1, beta2, eps = 0.9, 0.999, 1e-7
+
+        def body(i, theta, m, v, t, state, nll_sum, kl_sum):
+            idx = batches[i]
+            grad, state, nll, kl = self._loss_and_grad(
+                theta, state, tf.gather(x, idx), tf.gather(y, idx)
+            )
+            t = t + 1.0
+            m = beta1 * m + (1.0 - beta1) * grad
+            v = beta2 * v + (1.0 - beta2) * tf.square(grad)
+            step = learning_rate * tf.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+            theta = theta - step * m / (tf.sqrt(v) + eps)
+            return i + 1, theta, m, v, t, state, nll_sum + nll, kl_sum + kl
+
+        zero = tf.zeros((), theta.dtype)
+        m, v, t = adam
+        _, theta, m, v, t, state, nll_sum, kl_sum = tf.while_loop(
+            lambda i, *_: i < steps, body, (tf.constant(0), theta, m, v, t, state, zero, zero)
+        )
+        steps_f = tf.cast(steps, theta.dtype)
+        return theta, (m, v, t), state, nll_sum / steps_f, kl_sum / steps_f
+
+    def _val_nll(self, x, y, theta, state):
+        model = self.functional.model
+        values = self.functional.unflatten(theta)
+        tiled = tf.tile(x, [self.val_samples, 1])
+        with weight_samples(self.val_samples):
+            params, _ = model.stateless_call(values, list(state), tiled, training=False)
+        params = split_samples(params, self.val_samples)
+        log_lik = self.likelihood.log_prob(y[tf.newaxis], params)  # (S, B)
+        s = tf.cast(self.val_samples, log_lik.dtype)
+        return -tf.reduce_mean(tf.reduce_logsumexp(log_lik, axis=0) - tf.math.log(s))
+
+
+_RUNNERS: dict[tuple, EpochRunner] = {}
+
+
+def runner_for(model, likelihood, batch_size: int, jit_compile: bool = True) -> EpochRunner:
+    """A cached `EpochRunner`: models of one architecture share compiled code."""
+    key = (architecture_key(model), repr(likelihood), int(batch_size), bool(jit_compile))
+    if key not in _RUNNERS:
+        _RUNNERS[key] = EpochRunner(model, likelihood, batch_size, jit_compile=jit_compile)
+    return _RUNNERS[key]
+
+
+def train(
+    model,
+    likelihood,
+    x,
+    y,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    learning_rate: float = 1e-2,
+    validation_data=None,
+    patience: int | None = None,
+    seed: int | None = None,
+    verbose: int = 1,
+    callbacks=None,
+    jit_compile: bool = True,
+) -> History:
+    """Trains `model` to minimise the negative ELBO of `likelihood` on `(x, y)`.
+
+    Args:
+        model: a built Keras model mapping `x` to the likelihood's parameters.
+        likelihood: a `tfbnn.likelihoods.Likelihood`.
+        x, y: in-memory training arrays (float32 inputs; targets as the likelihood wants).
+        epochs: passes over the data.
+        batch_size: minibatch size.
+        learning_rate: Adam's step size.
+        validation_data: optional `(x_val, y_val)`; reports the predictive NLL on it.
+        patience: with validation data, stop after this many epochs without
+            improvement and restore the best weights (Keras `EarlyStopping`).
+        seed: seeds the data order.
+        verbose: 1 shows a progress bar, 0 is silent.
+        callbacks: Keras callbacks, called at the end of every epoch.
+        jit_compile: compile the epoch with XLA.
+
+    Returns:
+        The `History` of the run.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    if not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    # Targets travel as float32; likelihoods cast labels back to integers.
+    x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.convert_to_tensor(y, tf.float32)
+    if validation_data is not None:
+        validation_data = tuple(tf.convert_to_tensor(v, tf.float32) for v in validation_data)
+    batch_size = min(int(batch_size), int(x.shape[0]))
+    runner = runner_for(model, likelihood, batch_size, jit_compile=jit_compile)
+    functional = FunctionalModel(model)
+    theta = functional.get_params()
+    adam = (tf.zeros_like(theta), tf.zeros_like(theta), tf.zeros((), theta.dtype))
+    state = functional.get_state()
+    seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(epochs, 2), dtype=np.int64)
+    lr = tf.constant(learning_rate, theta.dtype)
+
+    callback_list = list(callbacks or [])
+    if validation_data is not None and patience is not None:
+        callback_list.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_nll", patience=int(patience), restore_best_weights=True
+            )
+        )
+    # Callbacks and validation see every epoch; otherwise run many epochs per call.
+    per_epoch = bool(callback_list) or validation_data is not None
+    chunk = 1 if per_epoch else _epochs_per_call(epochs, -(-int(x.shape[0]) // batch_size))
+    callback_list = keras.callbacks.CallbackList(callback_list, model=model)
+    progress = keras.utils.Progbar(epochs, verbose=1, unit_name="epoch") if verbose else None
+    history = History()
+    model.stop_training = False
+    callback_list.on_train_begin()
+    for first in range(0, epochs, chunk):
+        callback_list.on_epoch_begin(first)
+        seeds_k = tf.constant(seeds[first : first + chunk], tf.int32)
+        new = runner.run_epochs(x, y, theta, adam, state, seeds_k, lr)
+        nlls, kls = new[3].numpy(), new[4].numpy()
+        bad = ~(np.isfinite(nlls) & np.isfinite(kls))
+        if bad.any():
+            # The model keeps the last finite weights it was given.
+            epoch = first + int(np.argmax(bad))
+            raise NonFiniteLossError(
+                f"Training diverged: the loss became non-finite at epoch {epoch + 1} "
+                f"(nll={nlls[bad][0]}, kl={kls[bad][0]}). Try a smaller learning_rate "
+                f"(now {learning_rate}), check the data for extreme values, or standardise "
+                "the inputs and targets."
+            )
+        theta, adam, state = new[:3]
+        history.nll.extend(nlls.tolist())
+        history.kl.extend(kls.tolist())
+        history.loss.extend((nlls + kls).tolist())
+        epoch = first + len(nlls) - 1
+        logs = {"nll": history.nll[-1], "kl": history.kl[-1], "loss": history.loss[-1]}
+        if per_epoch:
+            # Callbacks (early stopping) read and restore the Keras model's weights.
+            functional.set_params(theta)
+            functional.set_state(state)
+        if validation_data is not None:
+            logs["val_nll"] = float(runner.val_nll(*validation_data, theta, state))
+            history.val_nll.append(logs["val_nll"])
+        if progress is not None:
+            progress.update(epoch + 1, values=list(logs.items()), finalize=epoch + 1 == epochs)
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            history.stopped_epoch = epoch + 1
+            break
+    if not per_epoch:
+        functional.set_params(theta)
+        functional.set_state(state)
+    callback_list.on_train_end()
+    return history
+
+
+def _epochs_per_call(epochs: int, steps_per_epoch: int, target_steps: int = 1000) -> int:
+    """Epochs per compiled call: about `target_steps` steps, dividing `epochs` evenly.
+
+    An even division keeps one compiled shape for the whole run.
+    """
+    limit = max(1, min(epochs, target_steps // max(steps_per_epoch, 1)))
+    return max(k for k in range(1, limit + 1) if epochs % k == 0)
