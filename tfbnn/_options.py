@@ -40,7 +40,7 @@ class Registry:
         return self._entries[name]
 
 
-class Task(str, enum.Enum):
+class Task(enum.StrEnum):
     """What the target column is."""
 
     REGRESSION = "regression"

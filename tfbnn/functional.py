@@ -63,7 +63,7 @@ class FunctionalModel:
         outputs, state, losses = self.model.stateless_call(
             self.unflatten(theta), list(state), x, training=training, return_losses=True
         )
-        layer_loss = tf.add_n([tf.cast(l, theta.dtype) for l in losses]) if losses else (
+        layer_loss = tf.add_n([tf.cast(term, theta.dtype) for term in losses]) if losses else (
             tf.zeros((), theta.dtype)
         )
         return outputs, list(state), layer_loss

@@ -218,7 +218,9 @@ def train(
     per_epoch = bool(callback_list) or validation_data is not None
     chunk = 1 if per_epoch else _epochs_per_call(epochs, -(-int(x.shape[0]) // batch_size))
     callback_list = keras.callbacks.CallbackList(callback_list, model=model)
-    progress = keras.utils.Progbar(epochs, verbose=1, unit_name="epoch") if verbose else None
+    progress = keras.utils.Progbar(
+        epochs, verbose=1, unit_name="epoch", stateful_metrics=["nll", "kl", "loss", "val_nll"]
+    ) if verbose else None
     history = History()
     model.stop_training = False
     callback_list.on_train_begin()

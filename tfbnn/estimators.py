@@ -1,0 +1,332 @@
+"""scikit-learn style Bayesian neural network estimators.
+
+`BayesianRegressor` and `BayesianClassifier` follow the scikit-learn contract:
+the constructor only stores its keyword arguments, `fit` returns `self`, learned
+state ends in `_`, an unfitted model raises `NotFittedError`, and `get_params`,
+`set_params` and `clone` work, so they drop into pipelines and cross-validation.
+Inputs (and regression targets) are standardised internally; predictions come
+back in the user's units.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
+
+from tfbnn import inference as inference_lib
+from tfbnn import likelihoods as lik
+from tfbnn import priors
+from tfbnn.models import check_hidden_units
+from tfbnn.predictive import Predictive
+
+#: Regression likelihoods by name, as the estimators and the command line accept them.
+REGRESSION_LIKELIHOODS = {
+    "gaussian": lambda: lik.Gaussian(trainable=True),
+    "heteroscedastic": lik.HeteroscedasticGaussian,
+    "student_t": lambda: lik.StudentT(trainable=True),
+    "poisson": lik.Poisson,
+}
+CLASSIFICATION_LIKELIHOODS = ("auto", "bernoulli", "categorical")
+
+
+def _check_non_numeric_columns(X):
+    if isinstance(X, pd.DataFrame):
+        bad = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
+               or pd.api.types.is_bool_dtype(X[c])]
+        if bad:
+            raise ValueError(
+                f"Non-numeric feature column(s) {bad}: encode them first (e.g. with "
+                "sklearn's OneHotEncoder in a Pipeline); the tfbnn command line one-hot "
+                "encodes them for you"
+            )
+
+
+def _feature_names(X):
+    if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
+        return np.asarray(X.columns, dtype=object)
+    return None
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class _BayesianNetwork(BaseEstimator):
+    """Shared fitting, prediction and persistence of the two estimators."""
+
+    def __init__(
+        self,
+        *,
+        hidden_units=(50,),
+        activation="relu",
+        inference="vi",
+        inference_options=None,
+        likelihood="auto",
+        prior="normal",
+        epochs="auto",
+        batch_size=32,
+        learning_rate=1e-2,
+        n_samples=100,
+        validation_fraction=0.0,
+        patience=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.hidden_units = hidden_units
+        self.activation = activation
+        self.inference = inference
+        self.inference_options = inference_options
+        self.likelihood = likelihood
+        self.prior = prior
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.n_samples = n_samples
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- fitting ------------------------------------------------------------------
+
+    def _settings(self, n_rows: int) -> inference_lib.FitSettings:
+        batch_size = _positive_int("batch_size", self.batch_size)
+        if self.epochs == "auto":
+            # The UCI protocol's 400 epochs on small data; on large data about
+            # 30k optimizer steps, and never fewer than 40 passes.
+            steps_per_epoch = math.ceil(n_rows / batch_size)
+            epochs = int(min(400, max(40, math.ceil(30_000 / steps_per_epoch))))
+        else:
+            epochs = _positive_int("epochs", self.epochs)
+        rate = self.learning_rate
+        if not (isinstance(rate, numbers.Real) and math.isfinite(rate) and rate > 0):
+            raise ValueError(f"learning_rate must be a positive number, got {rate!r}")
+        fraction = self.validation_fraction
+        if not (isinstance(fraction, numbers.Real) and 0.0 <= fraction < 1.0):
+            raise ValueError(f"validation_fraction must be in [0, 1), got {fraction!r}")
+        patience = None if self.patience is None else _positive_int("patience", self.patience)
+        if patience is not None and not fraction:
+            raise ValueError("patience (early stopping) needs validation_fraction > 0")
+        _positive_int("n_samples", self.n_samples)
+        if self.activation not in ("relu", "tanh", "sigmoid", "elu", "gelu", "silu", "softplus"):
+            raise ValueError(
+                f"Unknown activation={self.activation!r}; expected one of "
+                "['relu', 'tanh', 'sigmoid', 'elu', 'gelu', 'silu', 'softplus']"
+            )
+        return inference_lib.FitSettings(
+            hidden_units=check_hidden_units(self.hidden_units),
+            activation=self.activation,
+            prior=priors.get(self.prior),
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=float(rate),
+            validation_fraction=float(fraction),
+            patience=patience,
+            seed=self.random_state,
+            verbose=int(self.verbose),
+        )
+
+    def fit(self, X, y):
+        """Fits the posterior to `(X, y)`; returns `self`.
+
+        Nothing is changed on the estimator unless fitting succeeds: a failed fit
+        (bad input, diverged training) leaves a previously fitted model intact.
+        """
+        _check_non_numeric_columns(X)
+        names = _feature_names(X)
+        X, y = check_X_y(X, y, dtype=np.float64, multi_output=True, y_numeric=False,
+                         ensure_min_samples=2)
+        state = self._prepare_targets(y)
+        settings = self._settings(len(X))
+        method = inference_lib.get(self.inference, self.inference_options)
+        x_mean, x_scale = X.mean(axis=0), X.std(axis=0)
+        x_scale[x_scale == 0] = 1.0
+        xs = ((X - x_mean) / x_scale).astype(np.float32)
+        history = method.fit(xs, state.pop("y_model"), state["likelihood_"], settings)
+        # Success: only now does the estimator take on the new state.
+        self.n_features_in_ = X.shape[1]
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.x_mean_, self.x_scale_ = x_mean, x_scale
+        for key, value in state.items():
+            setattr(self, key, value)
+        self.inference_ = method
+        self.history_ = history
+        return self
+
+    def _prepare_targets(self, y) -> dict:
+        raise NotImplementedError
+
+    # -- prediction ---------------------------------------------------------------
+
+    def _model_inputs(self, X):
+        check_is_fitted(self, "inference_")
+        _check_non_numeric_columns(X)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return ((X - self.x_mean_) / self.x_scale_).astype(np.float32)
+
+    def predict_distribution(self, X, n_samples=None) -> Predictive:
+        """The posterior predictive distribution at `X` (a `tfbnn.Predictive`).
+
+        Args:
+            X: inputs, `(n, n_features)`.
+            n_samples: posterior draws (default: the `n_samples` parameter). With
+                `random_state` set, the same draws are used on every call.
+        """
+        n_samples = _positive_int("n_samples", self.n_samples if n_samples is None else n_samples)
+        xs = self._model_inputs(X)
+        params = self.inference_.sample_params(xs, n_samples, seed=self.random_state)
+        return self._predictive(params)
+
+    def _predictive(self, params) -> Predictive:
+        raise NotImplementedError
+
+    # -- persistence -------------------------------------------------------------------
+
+    def save(self, path) -> None:
+        """Saves the fitted estimator to the folder `path` (see `tfbnn.load`)."""
+        from tfbnn.persistence import save_estimator
+
+        save_estimator(self, path)
+
+
+class BayesianRegressor(RegressorMixin, _BayesianNetwork):
+    """A Bayesian neural network regressor.
+
+    Args:
+        hidden_units: widths of the hidden layers.
+        activation: hidden-layer activation.
+        inference: the posterior method, one of `tfbnn.inference.INFERENCE.names()`.
+        inference_options: keyword options of the method (e.g. `{"estimator": "flipout"}`).
+        likelihood: "auto" or "gaussian" (learned homoscedastic noise, the default),
+            "heteroscedastic", "student_t", "poisson", or a `tfbnn.likelihoods`
+            object. A fixed noise scale (e.g. `Gaussian(scale=0.5)`) is in the
+            target's own units.
+        prior: the weight prior: "normal" (Normal(0, 1)), "laplace", "student_t",
+            "scale_mixture", or a `tfbnn.priors` object.
+        epochs: passes over the data, or "auto".
+        batch_size, learning_rate: minibatch size and Adam step size.
+        n_samples: posterior draws used for prediction.
+        validation_fraction: rows held out to monitor (and early-stop) training.
+        patience: early-stopping patience in epochs (needs `validation_fraction`).
+        random_state: seeds initialisation, data order and prediction draws.
+        verbose: 1 shows a progress bar while training.
+
+    Example:
+        >>> import numpy as np, tfbnn
+        >>> X = np.linspace(-1, 1, 64)[:, None]; y = np.sin(3 * X[:, 0])
+        >>> model = tfbnn.BayesianRegressor(epochs=5, random_state=0).fit(X, y)
+        >>> mean, std = model.predict(X, return_std=True)
+        >>> mean.shape, bool((std > 0).all())
+        ((64,), True)
+    """
+
+    def _resolve_likelihood(self, n_targets):
+        spec = "gaussian" if self.likelihood == "auto" else self.likelihood
+        if isinstance(spec, str):
+            if spec not in REGRESSION_LIKELIHOODS:
+                raise ValueError(
+                    f"Unknown likelihood={spec!r}; expected one of "
+                    f"{['auto', *REGRESSION_LIKELIHOODS]} "
+                    "or a tfbnn.likelihoods object"
+                )
+            return REGRESSION_LIKELIHOODS[spec]()
+        spec = lik.get(spec)
+        if spec.is_classification:
+            raise ValueError(f"likelihood={spec!r} is for classification; use BayesianClassifier")
+        return spec
+
+    def _prepare_targets(self, y):
+        y2 = np.asarray(y, np.float64)
+        y2 = y2[:, None] if y2.ndim == 1 else y2
+        likelihood = self._resolve_likelihood(y2.shape[1])
+        if likelihood.is_discrete:
+            if (y2 < 0).any() or (y2 != np.round(y2)).any():
+                raise ValueError(f"likelihood={likelihood!r} needs non-negative integer targets")
+            shift, scale = np.zeros(y2.shape[1]), np.ones(y2.shape[1])
+        elif getattr(likelihood, "trainable", True) is False:
+            # A fixed noise scale is given in target units: one pooled scale keeps it exact.
+            shift = y2.mean(axis=0)
+            pooled = float(np.sqrt(np.mean(y2.var(axis=0)))) or 1.0
+            scale = np.full(y2.shape[1], pooled)
+            config = {**likelihood.get_config(), "scale": likelihood.scale / pooled}
+            config["min_scale"] = min(config["min_scale"], 0.5 * config["scale"])
+            likelihood = type(likelihood).from_config(config)
+        else:
+            shift, scale = y2.mean(axis=0), y2.std(axis=0)
+            scale[scale == 0] = 1.0
+        return {
+            "y_model": ((y2 - shift) / scale).astype(np.float32),
+            "likelihood_": likelihood,
+            "y_shift_": shift,
+            "y_scale_": scale,
+            "n_targets_": y2.shape[1],
+            "y_ndim_": np.asarray(y).ndim,
+        }
+
+    def _predictive(self, params):
+        return Predictive(self.likelihood_, params, shift=self.y_shift_, scale=self.y_scale_,
+                          squeeze=self.y_ndim_ == 1, seed=self.random_state)
+
+    def predict(self, X, return_std=False):
+        """Predictive mean at `X`; with `return_std=True`, also the total predictive std."""
+        dist = self.predict_distribution(X)
+        return (dist.mean, dist.std) if return_std else dist.mean
+
+
+class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
+    """A Bayesian neural network classifier.
+
+    Takes the same arguments as `BayesianRegressor`, except `likelihood`: "auto"
+    (Bernoulli for two classes, Categorical otherwise), "bernoulli" or "categorical".
+    Class labels may be numbers or strings and come back as given.
+    """
+
+    def _prepare_targets(self, y):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"BayesianClassifier takes one label column, got y of shape {y.shape}")
+        check_classification_targets(y)
+        classes, index = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"Classification needs at least 2 classes, got only {classes.tolist()}")
+        spec = self.likelihood
+        if spec not in CLASSIFICATION_LIKELIHOODS:
+            raise ValueError(
+                f"Unknown likelihood={spec!r}; expected one of {list(CLASSIFICATION_LIKELIHOODS)}"
+            )
+        if spec == "bernoulli" and len(classes) > 2:
+            raise ValueError(f"likelihood='bernoulli' needs 2 classes, got {len(classes)}")
+        binary = spec == "bernoulli" or (spec == "auto" and len(classes) == 2)
+        likelihood = lik.Bernoulli() if binary else lik.Categorical(len(classes))
+        return {
+            "y_model": index.astype(np.float32)[:, None],
+            "likelihood_": likelihood,
+            "classes_": classes,
+        }
+
+    def _predictive(self, params):
+        return Predictive(self.likelihood_, params, classes=self.classes_, seed=self.random_state)
+
+    def predict_proba(self, X):
+        """Posterior-averaged class probabilities, `(n, n_classes)` in `classes_` order."""
+        return self.predict_distribution(X).probs
+
+    def predict(self, X):
+        """The most probable class label at each input."""
+        return self.predict_distribution(X).predicted_class
+
+
+__all__ = ["BayesianClassifier", "BayesianRegressor"]

@@ -1,0 +1,91 @@
+"""What every posterior method provides, and the registry the estimators choose from."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tfbnn._options import Registry
+
+INFERENCE = Registry("inference")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSettings:
+    """The training settings an estimator hands to its inference method."""
+
+    hidden_units: tuple[int, ...] = (50,)
+    activation: str = "relu"
+    prior: object = None
+    epochs: int = 400
+    batch_size: int = 32
+    learning_rate: float = 1e-2
+    validation_fraction: float = 0.0
+    patience: int | None = None
+    seed: int | None = None
+    verbose: int = 0
+
+
+class Inference:
+    """A way of getting a posterior over a network's weights.
+
+    Subclasses are registered with `@INFERENCE.register("name")`, take their
+    method-specific options as keyword arguments, and implement:
+
+    * `fit(x, y, likelihood, settings)`: train on standardised in-memory arrays
+      and return a training history dict (lists per epoch) or None;
+    * `_sample_params(x, n_samples, seed)`: `(S, B, k)` likelihood parameters from
+      `S` posterior draws at inputs `x` (vectorised: no Python loop over draws);
+    * `save(directory)` / `_restore(directory)` and `get_config()`.
+    """
+
+    name = "inference"
+
+    def get_config(self) -> dict:
+        return {}
+
+    def fit(self, x, y, likelihood, settings: FitSettings):
+        raise NotImplementedError
+
+    def sample_params(self, x, n_samples: int, seed=None, max_rows: int = 200_000) -> tf.Tensor:
+        """`(S, B, k)` parameters, computed in blocks of inputs to bound memory."""
+        x = np.asarray(x, np.float32)
+        block = max(1, max_rows // max(int(n_samples), 1))
+        parts = [self._sample_params(x[i : i + block], int(n_samples), seed)
+                 for i in range(0, len(x), block)]
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
+
+    def _sample_params(self, x, n_samples: int, seed):
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, directory: Path, config: dict, likelihood) -> Inference:
+        method = cls(**config)
+        method.likelihood = likelihood
+        method._restore(Path(directory))
+        return method
+
+    def _restore(self, directory: Path) -> None:
+        raise NotImplementedError
+
+
+def get(name: str, options: dict | None = None) -> Inference:
+    """An inference method by registered name, with its keyword options."""
+    cls = INFERENCE.get(name)
+    options = dict(options or {})
+    try:
+        return cls(**options)
+    except TypeError as err:
+        raise ValueError(f"Invalid inference_options for inference={name!r}: {err}") from None
+
+
+def seed_state(seed, n: int) -> list[tf.Tensor]:
+    """`n` seed-generator states derived from `seed`: fixed draws for repeatable predictions."""
+    rng = np.random.default_rng(seed)
+    return [tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int64) for _ in range(n)]

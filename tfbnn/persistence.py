@@ -1,0 +1,175 @@
+"""Saving and loading fitted estimators: a folder with a versioned JSON config and weights.
+
+Layout of a saved model folder::
+
+    tfbnn.json       format name and version, estimator class and parameters,
+                     fitted state (scalers, classes, likelihood), inference config
+    inference/       the inference method's own files (e.g. `model.keras`)
+
+Nothing is pickled. Saving writes into a temporary sibling folder and swaps it in
+only when complete, so an interrupted save never destroys a model that was there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import tfbnn
+from tfbnn import inference as inference_lib
+from tfbnn import likelihoods, priors
+
+FORMAT = "tfbnn-estimator"
+FORMAT_VERSION = 1
+CONFIG_FILE = "tfbnn.json"
+INFERENCE_DIR = "inference"
+
+# Fitted attributes, by how they are stored.
+_ARRAY_STATE = ("x_mean_", "x_scale_", "y_shift_", "y_scale_")
+_PLAIN_STATE = ("n_features_in_", "n_targets_", "y_ndim_", "history_")
+
+
+class ModelFileError(ValueError):
+    """A saved model is missing, truncated, corrupt, or not a tfbnn model."""
+
+
+def _jsonable(value):
+    if isinstance(value, likelihoods.Likelihood | priors.Prior):
+        return {"__tfbnn_object__": keras.saving.serialize_keras_object(value)}
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _from_jsonable(value):
+    if isinstance(value, dict) and "__tfbnn_object__" in value:
+        return keras.saving.deserialize_keras_object(value["__tfbnn_object__"])
+    return value
+
+
+def _labels_to_json(classes: np.ndarray) -> dict:
+    return {"dtype": classes.dtype.str if classes.dtype.kind != "O" else "object",
+            "values": classes.tolist()}
+
+
+def _labels_from_json(data: dict) -> np.ndarray:
+    dtype = object if data["dtype"] == "object" else np.dtype(data["dtype"])
+    return np.asarray(data["values"], dtype=dtype)
+
+
+def save_estimator(estimator, path) -> None:
+    """Writes a fitted estimator to the folder `path` (replacing what was there)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "inference_")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"Cannot save to {path}: it exists and is not a folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {key: _jsonable(getattr(estimator, key)) for key in _ARRAY_STATE + _PLAIN_STATE
+             if hasattr(estimator, key)}
+    if hasattr(estimator, "classes_"):
+        state["classes_"] = _labels_to_json(estimator.classes_)
+    if hasattr(estimator, "feature_names_in_"):
+        state["feature_names_in_"] = list(estimator.feature_names_in_)
+    state["likelihood_"] = _jsonable(estimator.likelihood_)
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tfbnn_version": tfbnn.__version__,
+        "estimator": type(estimator).__name__,
+        "params": {k: _jsonable(v) for k, v in estimator.get_params().items()},
+        "state": state,
+        "inference": {"name": estimator.inference_.name,
+                      "config": estimator.inference_.get_config()},
+    }
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        (staging / INFERENCE_DIR).mkdir()
+        estimator.inference_.save(staging / INFERENCE_DIR)
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        if path.exists():
+            backup = path.with_name(f".{path.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(path, backup)
+            os.replace(staging, path)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _read_config(path: Path) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"No saved tfbnn model at {path}")
+    config_file = path / CONFIG_FILE
+    if not path.is_dir() or not config_file.exists():
+        raise ModelFileError(f"{path} is not a tfbnn model folder (no {CONFIG_FILE} inside)")
+    try:
+        config = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"{config_file} is corrupt or truncated: {err}") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{config_file} is not a tfbnn model config")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{config_file} has format version {version!r}; this tfbnn "
+            f"({tfbnn.__version__}) reads versions up to {FORMAT_VERSION}"
+        )
+    return config
+
+
+def load(path):
+    """Loads an estimator saved with `estimator.save(path)`.
+
+    Raises:
+        FileNotFoundError: nothing at `path`.
+        ModelFileError: the folder is not a tfbnn model, or a file in it is corrupt.
+    """
+    from tfbnn.estimators import BayesianClassifier, BayesianRegressor
+
+    path = Path(path)
+    config = _read_config(path)
+    classes = {"BayesianRegressor": BayesianRegressor, "BayesianClassifier": BayesianClassifier}
+    try:
+        cls = classes[config["estimator"]]
+        params = {k: _from_jsonable(v) for k, v in config["params"].items()}
+        if isinstance(params.get("hidden_units"), list):
+            params["hidden_units"] = tuple(params["hidden_units"])
+        estimator = cls(**params)
+        state = config["state"]
+        likelihood = _from_jsonable(state.pop("likelihood_"))
+        method_cls = inference_lib.INFERENCE.get(config["inference"]["name"])
+        method = method_cls.load(path / INFERENCE_DIR, config["inference"]["config"], likelihood)
+    except (KeyError, TypeError) as err:
+        raise ModelFileError(f"{path / CONFIG_FILE} is missing or has invalid entries: {err}") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        if isinstance(err, FileNotFoundError | ModelFileError):
+            raise ModelFileError(f"{path}: {err}") from None
+        raise ModelFileError(f"{path}: a weights file is corrupt or truncated ({err})") from None
+    for key in _ARRAY_STATE:
+        if key in state:
+            setattr(estimator, key, np.asarray(state[key], np.float64))
+    for key in _PLAIN_STATE:
+        if key in state:
+            setattr(estimator, key, state[key])
+    if "classes_" in state:
+        estimator.classes_ = _labels_from_json(state["classes_"])
+    if "feature_names_in_" in state:
+        estimator.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
+    estimator.likelihood_ = likelihood
+    estimator.inference_ = method
+    return estimator
