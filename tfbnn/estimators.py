@@ -73,7 +73,7 @@ class _BayesianNetwork(BaseEstimator):
         prior="normal",
         epochs="auto",
         batch_size=32,
-        learning_rate=1e-2,
+        learning_rate=1e-3,
         n_samples=100,
         validation_fraction=0.0,
         patience=None,

@@ -79,7 +79,8 @@ class EpochRunner:
         Returns the new `theta`, Adam moments and states, and the per-epoch mean
         NLL and KL terms, each of shape (k,).
         """
-        k = shuffle_seeds.shape[0]
+        # Dynamic: with `reduce_retracing` a second chunk length relaxes the shape to None.
+        k = tf.shape(shuffle_seeds)[0]
         nlls = tf.TensorArray(theta.dtype, size=k)
         kls = tf.TensorArray(theta.dtype, size=k)
 
@@ -156,7 +157,7 @@ def train(
     *,
     epochs: int,
     batch_size: int = 32,
-    learning_rate: float = 1e-2,
+    learning_rate: float = 1e-3,
     validation_data=None,
     patience: int | None = None,
     seed: int | None = None,
@@ -204,6 +205,7 @@ def train(
     theta = functional.get_params()
     adam = (tf.zeros_like(theta), tf.zeros_like(theta), tf.zeros((), theta.dtype))
     state = functional.get_state()
+    initial = (theta, state)
     seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(epochs, 2), dtype=np.int64)
     lr = tf.constant(learning_rate, theta.dtype)
 
@@ -231,7 +233,9 @@ def train(
         nlls, kls = new[3].numpy(), new[4].numpy()
         bad = ~(np.isfinite(nlls) & np.isfinite(kls))
         if bad.any():
-            # The model keeps the last finite weights it was given.
+            # The model is left with the weights it had before training.
+            functional.set_params(initial[0])
+            functional.set_state(initial[1])
             epoch = first + int(np.argmax(bad))
             raise NonFiniteLossError(
                 f"Training diverged: the loss became non-finite at epoch {epoch + 1} "

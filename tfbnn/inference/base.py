@@ -22,7 +22,7 @@ class FitSettings:
     prior: object = None
     epochs: int = 400
     batch_size: int = 32
-    learning_rate: float = 1e-2
+    learning_rate: float = 1e-3
     validation_fraction: float = 0.0
     patience: int | None = None
     seed: int | None = None
