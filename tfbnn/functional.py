@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -59,6 +60,42 @@ class FunctionalModel:
 
     # -- evaluation ---------------------------------------------------------------
 
+    @property
+    def _batchable(self) -> bool:
+        """Whether the model is a plain stack of Dense layers (and a LearnedScale head)."""
+        from tfbnn.layers.heads import LearnedScale
+
+        def plain(layer):
+            if isinstance(layer, LearnedScale):
+                return True
+            return type(layer) is keras.layers.Dense and not (
+                layer.kernel_regularizer or layer.bias_regularizer or layer.activity_regularizer
+                or layer.lora_enabled
+            )
+
+        layers = getattr(self.model, "layers", None)
+        return isinstance(self.model, keras.Sequential) and all(plain(layer) for layer in layers)
+
+    def _batched_dense(self, thetas, x):
+        # XLA compiles `vectorized_map` of a Keras call over per-member inputs
+        # pathologically slowly; batched products are the same maths, fast.
+        from tfbnn.layers.heads import LearnedScale
+
+        values = iter(self.unflatten(thetas))
+        h = x
+        for layer in self.model.layers:
+            if isinstance(layer, LearnedScale):
+                raw = next(values)[:, tf.newaxis, :]
+                h = tf.concat([h, tf.broadcast_to(raw, tf.shape(h))], axis=-1)
+                continue
+            kernel = next(values)
+            pattern = "mbi,mio->mbo" if h.shape.rank == 3 else "bi,mio->mbo"
+            h = tf.einsum(pattern, h, kernel)
+            if layer.use_bias:
+                h = h + next(values)[:, tf.newaxis, :]
+            h = layer.activation(h)
+        return h
+
     def __call__(self, theta, state, x, training: bool = True):
         outputs, state, losses = self.model.stateless_call(
             self.unflatten(theta), list(state), x, training=training, return_losses=True
@@ -67,6 +104,24 @@ class FunctionalModel:
             tf.zeros((), theta.dtype)
         )
         return outputs, list(state), layer_loss
+
+    def map(self, thetas, x, state=None, training: bool = False):
+        """Outputs for a batch of parameter vectors `(M, P)`: `(M, B, k)`.
+
+        `x` is shared `(B, n)` or per member `(M, B, n)`. One vectorised program,
+        not a loop: ensemble members, MCMC chains and posterior draws of
+        deterministic networks all evaluate this way. Plain dense stacks run as
+        batched matrix products; other models through `tf.vectorized_map`, with the
+        state (seed generators) shared and not advanced.
+        """
+        if self._batchable:
+            return self._batched_dense(thetas, x)
+        state = self.get_state() if state is None else list(state)
+        if x.shape.rank == thetas.shape.rank + 1:
+            return tf.vectorized_map(
+                lambda args: self(args[0], state, args[1], training=training)[0], (thetas, x)
+            )
+        return tf.vectorized_map(lambda t: self(t, state, x, training=training)[0], thetas)
 
 
 def _strip_identity(config):

@@ -54,60 +54,83 @@ class EpochRunner:
     It works on `FunctionalModel` parameter vectors, so one runner (and its
     compiled code) serves every model of the same architecture; `runner_for`
     caches them. The optimizer is Adam, fused over the single parameter vector.
+
+    With `n_members = M`, `theta` is `(M, P)`: M independent networks (an
+    ensemble) with their own data order, trained by one vectorised program.
     """
 
     def __init__(self, model, likelihood, batch_size: int, jit_compile: bool = True,
-                 val_samples: int = 20):
+                 val_samples: int = 20, n_members: int | None = None):
         self.functional = FunctionalModel(model)
         self.likelihood = likelihood
         self.batch_size = int(batch_size)
         self.val_samples = int(val_samples)
-        self.run_epochs = tf.function(self._epochs, jit_compile=jit_compile, reduce_retracing=True)
+        self.n_members = n_members
+        # No `reduce_retracing` here: the chunk length must stay a static shape (XLA
+        # sizes the per-epoch record with it); `train` keeps it fixed per data size.
+        self.run_epochs = tf.function(self._epochs, jit_compile=jit_compile)
         self.val_nll = tf.function(self._val_nll, jit_compile=jit_compile, reduce_retracing=True)
 
     def _loss_and_grad(self, theta, state, xb, yb):
         with tf.GradientTape() as tape:
             tape.watch(theta)
-            params, state, kl = self.functional(theta, state, xb, training=True)
-            nll = -tf.reduce_mean(self.likelihood.log_prob(yb, params))
-            loss = nll + kl
-        return tape.gradient(loss, theta), state, nll, kl
+            if self.n_members is None:
+                params, state, kl = self.functional(theta, state, xb, training=True)
+            elif self.functional._batchable:
+                # Members' losses are separable, so the gradient of their sum is each
+                # member's own gradient.
+                params, kl = self.functional.map(theta, xb), tf.zeros((), theta.dtype)
+            else:
+                # Their (shared) random state is not advanced.
+                params, kl = tf.vectorized_map(
+                    lambda a: self.functional(a[0], state, a[1], training=True)[::2], (theta, xb)
+                )
+            nll = -tf.reduce_mean(self.likelihood.log_prob(yb, params), axis=-1)
+            loss = tf.reduce_sum(nll + kl)
+        return tape.gradient(loss, theta), state, tf.reduce_mean(nll), tf.reduce_mean(kl)
 
-    def _epochs(self, x, y, theta, adam, state, shuffle_seeds, learning_rate):
-        """One pass over `(x, y)` per row of `shuffle_seeds` (k, 2).
+    def _epochs(self, x, y, theta, adam, state, orders, n_epochs, learning_rate):
+        """`n_epochs` passes over `(x, y)`, in the data orders `orders` (k, [M,] n), k >= n_epochs.
 
         Returns the new `theta`, Adam moments and states, and the per-epoch mean
-        NLL and KL terms, each of shape (k,).
+        NLL and KL terms, each of shape (k,) (zero past `n_epochs`). One compiled
+        program serves every `n_epochs <= k`, so a short last chunk costs no compile.
         """
-        # Dynamic: with `reduce_retracing` a second chunk length relaxes the shape to None.
-        k = tf.shape(shuffle_seeds)[0]
+        k = orders.shape[0]
         nlls = tf.TensorArray(theta.dtype, size=k)
         kls = tf.TensorArray(theta.dtype, size=k)
+        for i in range(k):  # defined entries everywhere, as XLA wants
+            nlls, kls = nlls.write(i, 0.0), kls.write(i, 0.0)
 
         def body(e, theta, adam, state, nlls, kls):
             theta, adam, state, nll, kl = self._epoch(
-                x, y, theta, adam, state, shuffle_seeds[e], learning_rate
+                x, y, theta, adam, state, orders[e], learning_rate
             )
             return e + 1, theta, adam, state, nlls.write(e, nll), kls.write(e, kl)
 
         _, theta, adam, state, nlls, kls = tf.while_loop(
-            lambda e, *_: e < k, body, (tf.constant(0), theta, adam, state, nlls, kls)
+            lambda e, *_: e < n_epochs, body, (tf.constant(0), theta, adam, state, nlls, kls),
+            maximum_iterations=k,
         )
         return theta, adam, state, nlls.stack(), kls.stack()
 
-    def _epoch(self, x, y, theta, adam, state, shuffle_seed, learning_rate):
+    def _epoch(self, x, y, theta, adam, state, order, learning_rate):
         n = tf.shape(x)[0]
         bs = self.batch_size
         steps = (n + bs - 1) // bs
-        # A fresh permutation, padded by wrapping so that every step has `bs` rows
-        # (static shapes for XLA); the few repeated rows change from epoch to epoch.
-        noise = tf.random.stateless_uniform((n,), seed=shuffle_seed, alg="philox")
-        order = tf.tile(tf.argsort(noise), [2])[: steps * bs]
-        batches = tf.reshape(order, (steps, bs))
+        # The permutation, padded by wrapping so that every step has `bs` rows (static
+        # shapes for XLA); the few repeated rows change from epoch to epoch. Orders come
+        # from NumPy: XLA's CPU sort is slow on thousands of rows.
+        members = 1 if self.n_members is None else self.n_members
+        order = tf.reshape(order, (members, n))
+        order = tf.tile(order, [1, 2])[:, : steps * bs]
+        batches = tf.reshape(order, (members, steps, bs))
+        if self.n_members is None:
+            batches = batches[0]
         beta1, beta2, eps = 0.9, 0.999, 1e-7
 
         def body(i, theta, m, v, t, state, nll_sum, kl_sum):
-            idx = batches[i]
+            idx = batches[i] if self.n_members is None else batches[:, i]
             grad, state, nll, kl = self._loss_and_grad(
                 theta, state, tf.gather(x, idx), tf.gather(y, idx)
             )
@@ -127,25 +150,32 @@ class EpochRunner:
         return theta, (m, v, t), state, nll_sum / steps_f, kl_sum / steps_f
 
     def _val_nll(self, x, y, theta, state):
-        model = self.functional.model
-        values = self.functional.unflatten(theta)
-        tiled = tf.tile(x, [self.val_samples, 1])
-        with weight_samples(self.val_samples):
-            params, _ = model.stateless_call(values, list(state), tiled, training=False)
-        params = split_samples(params, self.val_samples)
+        if self.n_members is not None:
+            params = self.functional.map(theta, x, state)  # the ensemble's mixture
+        else:
+            values = self.functional.unflatten(theta)
+            tiled = tf.tile(x, [self.val_samples, 1])
+            with weight_samples(self.val_samples):
+                params, _ = self.functional.model.stateless_call(
+                    values, list(state), tiled, training=False
+                )
+            params = split_samples(params, self.val_samples)
         log_lik = self.likelihood.log_prob(y[tf.newaxis], params)  # (S, B)
-        s = tf.cast(self.val_samples, log_lik.dtype)
+        s = tf.cast(tf.shape(params)[0], log_lik.dtype)
         return -tf.reduce_mean(tf.reduce_logsumexp(log_lik, axis=0) - tf.math.log(s))
 
 
 _RUNNERS: dict[tuple, EpochRunner] = {}
 
 
-def runner_for(model, likelihood, batch_size: int, jit_compile: bool = True) -> EpochRunner:
+def runner_for(model, likelihood, batch_size: int, jit_compile: bool = True,
+               n_members: int | None = None) -> EpochRunner:
     """A cached `EpochRunner`: models of one architecture share compiled code."""
-    key = (architecture_key(model), repr(likelihood), int(batch_size), bool(jit_compile))
+    key = (architecture_key(model), repr(likelihood), int(batch_size), bool(jit_compile),
+           n_members)
     if key not in _RUNNERS:
-        _RUNNERS[key] = EpochRunner(model, likelihood, batch_size, jit_compile=jit_compile)
+        _RUNNERS[key] = EpochRunner(model, likelihood, batch_size, jit_compile=jit_compile,
+                                    n_members=n_members)
     return _RUNNERS[key]
 
 
@@ -164,11 +194,14 @@ def train(
     verbose: int = 1,
     callbacks=None,
     jit_compile: bool = True,
+    epoch_hook=None,
 ) -> History:
     """Trains `model` to minimise the negative ELBO of `likelihood` on `(x, y)`.
 
     Args:
-        model: a built Keras model mapping `x` to the likelihood's parameters.
+        model: a built Keras model mapping `x` to the likelihood's parameters, or a
+            list of models of one architecture: an ensemble, trained together as
+            one vectorised program, each member with its own data order.
         likelihood: a `tfbnn.likelihoods.Likelihood`.
         x, y: in-memory training arrays (float32 inputs; targets as the likelihood wants).
         epochs: passes over the data.
@@ -181,6 +214,8 @@ def train(
         verbose: 1 shows a progress bar, 0 is silent.
         callbacks: Keras callbacks, called at the end of every epoch.
         jit_compile: compile the epoch with XLA.
+        epoch_hook: optional `f(epoch, theta)` called after every epoch with the
+            flat parameters (`(M, P)` for an ensemble), e.g. to collect SWAG moments.
 
     Returns:
         The `History` of the run.
@@ -200,25 +235,33 @@ def train(
     if validation_data is not None:
         validation_data = tuple(tf.convert_to_tensor(v, tf.float32) for v in validation_data)
     batch_size = min(int(batch_size), int(x.shape[0]))
-    runner = runner_for(model, likelihood, batch_size, jit_compile=jit_compile)
-    functional = FunctionalModel(model)
-    theta = functional.get_params()
+    members = list(model) if isinstance(model, list | tuple) else None
+    if members is not None and (callbacks or patience is not None):
+        raise ValueError("Callbacks and early stopping are not supported when training an ensemble")
+    model = members[0] if members else model
+    runner = runner_for(model, likelihood, batch_size, jit_compile=jit_compile,
+                        n_members=len(members) if members else None)
+    params = _ParamsSync(members or [model], stacked=members is not None)
+    functional = params.functionals[0]
+    theta = params.get()
     adam = (tf.zeros_like(theta), tf.zeros_like(theta), tf.zeros((), theta.dtype))
     state = functional.get_state()
-    initial = (theta, state)
-    seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(epochs, 2), dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    n_rows = int(x.shape[0])
+    order_shape = (n_rows,) if members is None else (len(members), n_rows)
     lr = tf.constant(learning_rate, theta.dtype)
 
     callback_list = list(callbacks or [])
     if validation_data is not None and patience is not None:
         callback_list.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_nll", patience=int(patience), restore_best_weights=True
+                monitor="val_nll", mode="min", patience=int(patience),
+                restore_best_weights=True,
             )
         )
-    # Callbacks and validation see every epoch; otherwise run many epochs per call.
-    per_epoch = bool(callback_list) or validation_data is not None
-    chunk = 1 if per_epoch else _epochs_per_call(epochs, -(-int(x.shape[0]) // batch_size))
+    # Callbacks, hooks and validation see every epoch; otherwise many epochs per call.
+    per_epoch = bool(callback_list) or validation_data is not None or epoch_hook is not None
+    chunk = 1 if per_epoch else _epochs_per_call(-(-int(x.shape[0]) // batch_size))
     callback_list = keras.callbacks.CallbackList(callback_list, model=model)
     progress = keras.utils.Progbar(
         epochs, verbose=1, unit_name="epoch", stateful_metrics=["nll", "kl", "loss", "val_nll"]
@@ -228,14 +271,16 @@ def train(
     callback_list.on_train_begin()
     for first in range(0, epochs, chunk):
         callback_list.on_epoch_begin(first)
-        seeds_k = tf.constant(seeds[first : first + chunk], tf.int32)
-        new = runner.run_epochs(x, y, theta, adam, state, seeds_k, lr)
-        nlls, kls = new[3].numpy(), new[4].numpy()
+        n_run = min(chunk, epochs - first)
+        orders = np.broadcast_to(np.arange(n_rows, dtype=np.int32), (chunk, *order_shape)).copy()
+        orders[:n_run] = rng.permuted(orders[:n_run], axis=-1)
+        new = runner.run_epochs(x, y, theta, adam, state, tf.constant(orders),
+                                tf.constant(n_run), lr)
+        nlls, kls = new[3].numpy()[:n_run], new[4].numpy()[:n_run]
         bad = ~(np.isfinite(nlls) & np.isfinite(kls))
         if bad.any():
             # The model is left with the weights it had before training.
-            functional.set_params(initial[0])
-            functional.set_state(initial[1])
+            params.restore_initial()
             epoch = first + int(np.argmax(bad))
             raise NonFiniteLossError(
                 f"Training diverged: the loss became non-finite at epoch {epoch + 1} "
@@ -251,8 +296,9 @@ def train(
         logs = {"nll": history.nll[-1], "kl": history.kl[-1], "loss": history.loss[-1]}
         if per_epoch:
             # Callbacks (early stopping) read and restore the Keras model's weights.
-            functional.set_params(theta)
-            functional.set_state(state)
+            params.set(theta, state)
+        if epoch_hook is not None:
+            epoch_hook(epoch, theta)
         if validation_data is not None:
             logs["val_nll"] = float(runner.val_nll(*validation_data, theta, state))
             history.val_nll.append(logs["val_nll"])
@@ -263,16 +309,36 @@ def train(
             history.stopped_epoch = epoch + 1
             break
     if not per_epoch:
-        functional.set_params(theta)
-        functional.set_state(state)
+        params.set(theta, state)
     callback_list.on_train_end()
     return history
 
 
-def _epochs_per_call(epochs: int, steps_per_epoch: int, target_steps: int = 1000) -> int:
-    """Epochs per compiled call: about `target_steps` steps, dividing `epochs` evenly.
+class _ParamsSync:
+    """Moves flat parameters between the compiled loop and the Keras model(s)."""
 
-    An even division keeps one compiled shape for the whole run.
+    def __init__(self, models, stacked: bool):
+        self.functionals = [FunctionalModel(m) for m in models]
+        self.stacked = stacked
+        self.initial = (self.get(), self.functionals[0].get_state())
+
+    def get(self):
+        thetas = [f.get_params() for f in self.functionals]
+        return tf.stack(thetas) if self.stacked else thetas[0]
+
+    def set(self, theta, state):
+        thetas = tf.unstack(theta) if self.stacked else [theta]
+        for functional, t in zip(self.functionals, thetas):
+            functional.set_params(t)
+            functional.set_state(state)
+
+    def restore_initial(self):
+        self.set(*self.initial)
+
+
+def _epochs_per_call(steps_per_epoch: int, target_steps: int = 1000) -> int:
+    """Epochs per compiled call: about `target_steps` optimizer steps.
+
+    It depends only on the data size, so fits of any length share one program.
     """
-    limit = max(1, min(epochs, target_steps // max(steps_per_epoch, 1)))
-    return max(k for k in range(1, limit + 1) if epochs % k == 0)
+    return max(1, target_steps // max(steps_per_epoch, 1))
