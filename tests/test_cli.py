@@ -1,0 +1,393 @@
+"""The `tfbnn` command line, run in-process through `tfbnn.cli.main`.
+
+Every model here has the same shape (3 feature columns, one of them one-hot
+encoded into 3, so 5 inputs; one hidden layer of 8; 60 rows), so the compiled
+training code is shared and the whole file stays fast.
+"""
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfbnn.cli import CLI_FILE, main
+
+N_ROWS = 60
+TINY = ["--epochs", "3", "--hidden-units", "8", "--quiet", "--seed", "0"]
+REGRESSION_COLUMNS = ["mean", "std", "lower", "upper", "epistemic", "aleatoric"]
+
+
+def _features(seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "x1": rng.normal(size=N_ROWS),
+        "x2": rng.normal(size=N_ROWS),
+        "color": np.resize(["red", "green", "blue"], N_ROWS),
+    })
+
+
+def _regression_frame() -> pd.DataFrame:
+    X = _features()
+    noise = np.random.default_rng(1).normal(scale=0.1, size=N_ROWS)
+    return X.assign(y=2 * X.x1 - X.x2 + (X.color == "red") + noise)
+
+
+def _classification_frame() -> pd.DataFrame:
+    X = _features()
+    return X.assign(label=np.where(X.x1 + X.x2 > 0, "dog", "cat"))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """CSV files shared by the tests, by name."""
+    folder = tmp_path_factory.mktemp("data")
+    files = {}
+
+    def write(name, frame, **kwargs):
+        files[name] = folder / f"{name}.csv"
+        frame.to_csv(files[name], index=False, **kwargs)
+
+    regression = _regression_frame()
+    write("regression", regression)
+    write("regression_no_target", regression.drop(columns="y"))
+    write("classification", _classification_frame())
+    return files
+
+
+def _run(capsys, *argv):
+    """Runs the command line; returns `(exit status, stdout, stderr)`."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _expect_error(capsys, argv, status, *fragments):
+    code, _, err = _run(capsys, *argv)
+    assert code == status, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err  # one line, no traceback
+    assert lines[0].startswith("tfbnn: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def regression_model(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("models") / "regression"
+    assert main(["fit", str(data["regression"]), "--target", "y", "--out", str(out), *TINY]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def classification_model(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("models") / "classification"
+    assert main(["fit", str(data["classification"]), "--target", "label", "--out", str(out),
+                 *TINY]) == 0
+    return out
+
+
+# -- fit ------------------------------------------------------------------------------
+
+
+def test_fit_prints_inferred_task_and_summary(data, tmp_path, capsys):
+    out = tmp_path / "model"
+    code, stdout, _ = _run(capsys, "fit", data["regression"], "--target", "y", "--out", out,
+                           *TINY)
+    assert code == 0
+    assert "Task: regression (inferred from target column 'y'" in stdout
+    assert "5 after one-hot encoding" in stdout
+    assert "final loss" in stdout and "training time" in stdout
+    assert {p.name for p in out.iterdir()} == {"tfbnn.json", "inference", CLI_FILE}
+
+
+def test_explicit_task_is_not_reported_as_inferred(data, tmp_path, capsys):
+    code, stdout, _ = _run(capsys, "fit", data["regression"], "--target", "y", "--task",
+                           "regression", "--out", tmp_path / "m", *TINY)
+    assert code == 0 and "inferred" not in stdout
+
+
+def test_cli_json_records_columns_and_one_hot_encoding(regression_model):
+    meta = json.loads((regression_model / CLI_FILE).read_text())
+    assert meta["task"] == "regression" and meta["target"] == "y"
+    assert meta["features"] == ["x1", "x2", "color"]
+    assert meta["encoder"]["output_names"] == [
+        "x1", "x2", "color=blue", "color=green", "color=red"]
+
+
+@pytest.mark.parametrize("target", ["y", "3", "-1"])
+def test_target_by_name_index_and_negative_index(data, tmp_path, target):
+    out = tmp_path / "model"
+    assert main(["fit", str(data["regression"]), "--target", target, "--out", str(out),
+                 *TINY]) == 0
+    assert json.loads((out / CLI_FILE).read_text())["target"] == "y"
+
+
+def test_target_first_column_by_index_zero(tmp_path, capsys):
+    frame = _regression_frame()
+    path = tmp_path / "first.csv"
+    frame[["y", "x1", "x2", "color"]].to_csv(path, index=False)
+    code, _, _ = _run(capsys, "fit", path, "--target", "0", "--out", tmp_path / "m", *TINY)
+    assert code == 0
+    code, stdout, _ = _run(capsys, "evaluate", tmp_path / "m", path, "--json")
+    assert code == 0 and json.loads(stdout)["rows"] == N_ROWS
+
+
+def test_no_header_and_predict_with_or_without_target(tmp_path, capsys):
+    frame = _regression_frame()[["y", "x1", "x2", "color"]]  # target first
+    with_target, without = tmp_path / "with.csv", tmp_path / "without.csv"
+    frame.to_csv(with_target, index=False, header=False)
+    frame.drop(columns="y").to_csv(without, index=False, header=False)
+    model = tmp_path / "m"
+    code, stdout, _ = _run(capsys, "fit", with_target, "--no-header", "--target", "0", "--out",
+                           model, *TINY)
+    assert code == 0 and "target column '0'" in stdout
+    # Without a header the feature columns are positions; a file lacking the
+    # target has one column fewer and must still line up.
+    for path in (with_target, without):
+        code, stdout, _ = _run(capsys, "predict", model, path, "--level", "0.9")
+        assert code == 0
+        assert len(pd.read_csv(io.StringIO(stdout))) == N_ROWS
+
+
+def test_separator(tmp_path, capsys):
+    path = tmp_path / "semi.csv"
+    _regression_frame().to_csv(path, index=False, sep=";")
+    model = tmp_path / "m"
+    assert _run(capsys, "fit", path, "--sep", ";", "--target", "y", "--out", model, *TINY)[0] == 0
+    code, stdout, _ = _run(capsys, "evaluate", model, path, "--json")  # the saved separator
+    assert code == 0 and "rmse" in json.loads(stdout)
+    _expect_error(capsys, ["predict", model, path, "--sep", ","], 1,
+                  "other feature columns", "read as one column")
+
+
+def test_missing_value_refused_naming_row_and_column(tmp_path, capsys):
+    frame = _regression_frame()
+    frame.loc[2, "x2"] = np.nan  # data row 3
+    path = tmp_path / "missing.csv"
+    frame.to_csv(path, index=False)
+    message = _expect_error(capsys, ["fit", path, "--target", "y", "--out", tmp_path / "m",
+                                     *TINY], 1, "'x2'", "row 3")
+    assert "impute" in message
+    assert not (tmp_path / "m").exists()
+
+
+def test_missing_values_imputed_with_mean_at_fit_and_predict(tmp_path, capsys):
+    frame = _regression_frame()
+    frame.loc[2, "x2"] = np.nan
+    frame.loc[5, "color"] = np.nan
+    path = tmp_path / "missing.csv"
+    frame.to_csv(path, index=False)
+    model = tmp_path / "m"
+    assert _run(capsys, "fit", path, "--target", "y", "--impute", "mean", "--out", model,
+                *TINY)[0] == 0
+    code, stdout, _ = _run(capsys, "predict", model, path)
+    assert code == 0
+    predictions = pd.read_csv(io.StringIO(stdout))
+    assert np.isfinite(predictions.to_numpy()).all()
+
+
+# -- predict and evaluate --------------------------------------------------------------
+
+
+def test_predict_regression_columns(regression_model, data, tmp_path, capsys):
+    out = tmp_path / "sub" / "pred.csv"
+    code, stdout, _ = _run(capsys, "predict", regression_model, data["regression_no_target"],
+                           "--out", out, "--n-samples", "20")
+    assert code == 0 and str(out) in stdout
+    predictions = pd.read_csv(out)
+    assert list(predictions.columns) == REGRESSION_COLUMNS
+    assert len(predictions) == N_ROWS
+    p = predictions
+    assert (p["lower"] < p["mean"]).all() and (p["mean"] < p["upper"]).all()
+    # std, epistemic and aleatoric are standard deviations whose squares add up.
+    np.testing.assert_allclose(p["std"] ** 2, p["epistemic"] ** 2 + p["aleatoric"] ** 2,
+                               rtol=1e-6)
+
+
+def test_predict_ignores_a_target_column(regression_model, data, capsys):
+    code, stdout, _ = _run(capsys, "predict", regression_model, data["regression"])
+    assert code == 0
+    assert list(pd.read_csv(io.StringIO(stdout)).columns) == REGRESSION_COLUMNS
+
+
+def test_evaluate_regression_table_and_json(regression_model, data, capsys):
+    code, stdout, _ = _run(capsys, "evaluate", regression_model, data["regression"])
+    assert code == 0
+    names = [line.split()[0] for line in stdout.splitlines()]
+    assert {"rows", "rmse", "nll", "crps", "coverage"} <= set(names)
+    code, stdout, _ = _run(capsys, "evaluate", regression_model, data["regression"], "--json",
+                           "--level", "0.8")
+    metrics = json.loads(stdout)
+    assert metrics["level"] == 0.8 and metrics["rows"] == N_ROWS
+    assert all(np.isfinite(v) for v in metrics.values())
+
+
+def test_evaluate_writes_html_report(regression_model, data, tmp_path, capsys):
+    report = tmp_path / "report.html"
+    code, stdout, err = _run(capsys, "evaluate", regression_model, data["regression"], "--json",
+                             "--report", report)
+    assert code == 0
+    json.loads(stdout)  # the report notice goes to stderr, keeping stdout JSON
+    assert "report" in err
+    assert report.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_classification_with_string_labels(classification_model, data, capsys):
+    meta = json.loads((classification_model / CLI_FILE).read_text())
+    assert meta["task"] == "classification"
+    code, stdout, _ = _run(capsys, "predict", classification_model, data["classification"])
+    assert code == 0
+    predictions = pd.read_csv(io.StringIO(stdout))
+    assert list(predictions.columns) == [
+        "prob_cat", "prob_dog", "predicted", "entropy", "mutual_information"]
+    np.testing.assert_allclose(predictions.prob_cat + predictions.prob_dog, 1.0, atol=1e-6)
+    assert set(predictions.predicted) <= {"cat", "dog"}
+    code, stdout, _ = _run(capsys, "evaluate", classification_model, data["classification"],
+                           "--json")
+    assert code == 0 and 0.0 <= json.loads(stdout)["accuracy"] <= 1.0
+
+
+# -- errors -----------------------------------------------------------------------------
+
+
+def test_usage_errors_exit_2(data, tmp_path, capsys):
+    fit = ["fit", data["regression"], "--target", "y", "--out", tmp_path / "m"]
+    _expect_error(capsys, [*fit, "--bogus"], 2, "unrecognized arguments: --bogus",
+                  "tfbnn fit --help")
+    _expect_error(capsys, [*fit, "--hidden-units", "8,x"], 2, "--hidden-units")
+    _expect_error(capsys, [*fit, "--learning-rate", "-1"], 2, "--learning-rate")
+    _expect_error(capsys, [*fit, "--inference", "nope"], 2, "--inference")
+    _expect_error(capsys, [*fit, "--patience", "3"], 2, "--validation-fraction")
+    _expect_error(capsys, [*fit, "--likelihood", "bernoulli", *TINY], 2, "regression")
+    _expect_error(capsys, ["fit", data["regression"]], 2, "--target", "--out")
+    _expect_error(capsys, [], 2, "COMMAND")
+
+
+def test_missing_files_and_unknown_target(regression_model, data, tmp_path, capsys):
+    _expect_error(capsys, ["fit", tmp_path / "nope.csv", "--target", "y", "--out",
+                           tmp_path / "m"], 1, "nope.csv")
+    _expect_error(capsys, ["fit", data["regression"], "--target", "price", "--out",
+                           tmp_path / "m"], 1, "'price' not found", "'x1'")
+    _expect_error(capsys, ["fit", data["regression"], "--target", "7", "--out",
+                           tmp_path / "m"], 1, "out of range")
+    _expect_error(capsys, ["predict", regression_model, tmp_path / "nope.csv"], 1, "nope.csv")
+    _expect_error(capsys, ["predict", tmp_path / "no_model", data["regression"]], 1,
+                  "no_model")
+    _expect_error(capsys, ["evaluate", regression_model, data["regression_no_target"]], 1,
+                  "'y' not found")
+
+
+def test_not_a_model_folder(data, tmp_path, capsys, regression_model):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    _expect_error(capsys, ["predict", folder, data["regression"]], 1, "not a tfbnn model")
+    # A model saved from Python has no cli.json: the columns are unknown.
+    copy = tmp_path / "python_model"
+    shutil.copytree(regression_model, copy)
+    (copy / CLI_FILE).unlink()
+    _expect_error(capsys, ["predict", copy, data["regression"]], 1, CLI_FILE, "tfbnn.load")
+    shutil.copytree(regression_model, copy, dirs_exist_ok=True)
+    (copy / CLI_FILE).write_text("{not json")
+    _expect_error(capsys, ["evaluate", copy, data["regression"]], 1, "corrupt")
+
+
+def test_fit_refuses_to_replace_a_folder_that_is_not_a_model(data, tmp_path, capsys):
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("precious")
+    _expect_error(capsys, ["fit", data["regression"], "--target", "y", "--out", folder, *TINY],
+                  2, "not a tfbnn model")
+    assert (folder / "thesis.tex").read_text() == "precious"
+
+
+def test_different_feature_columns(regression_model, tmp_path, capsys):
+    path = tmp_path / "other.csv"
+    _regression_frame().rename(columns={"x2": "z"}).to_csv(path, index=False)
+    _expect_error(capsys, ["predict", regression_model, path], 1,
+                  "missing ['x2']", "unexpected ['z']")
+
+
+def test_bad_values_at_predict_time(regression_model, tmp_path, capsys):
+    frame = _regression_frame()
+    frame["x1"] = frame["x1"].astype(object)
+    frame.loc[4, "x1"] = "n/a?"
+    frame.loc[1, "color"] = "purple"
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    _expect_error(capsys, ["predict", regression_model, path], 1, "'x1'", "row 5")
+    frame = _regression_frame()
+    frame.loc[1, "color"] = "purple"
+    frame.to_csv(path, index=False)
+    _expect_error(capsys, ["predict", regression_model, path], 1, "'purple'", "not seen")
+    frame = _regression_frame()
+    frame.loc[3, "x2"] = np.nan
+    frame.to_csv(path, index=False)
+    _expect_error(capsys, ["predict", regression_model, path], 1, "'x2'", "row 4")
+
+
+def test_infinite_value_refused(tmp_path, capsys):
+    frame = _regression_frame()
+    frame.loc[0, "x1"] = np.inf
+    path = tmp_path / "inf.csv"
+    frame.to_csv(path, index=False)
+    _expect_error(capsys, ["fit", path, "--target", "y", "--out", tmp_path / "m", *TINY], 1,
+                  "Infinite value", "'x1'")
+
+
+def test_divergence_keeps_the_existing_model(data, tmp_path, capsys):
+    model = tmp_path / "model"
+    fit = ["fit", data["regression"], "--target", "y", "--out", model, *TINY]
+    assert _run(capsys, *fit)[0] == 0
+    before = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
+    _expect_error(capsys, [*fit, "--learning-rate", "1e30"], 1, "diverged")
+    assert {p.name: p.stat().st_mtime_ns for p in model.iterdir()} == before
+    assert _run(capsys, "predict", model, data["regression"])[0] == 0
+
+
+# -- help and entry points ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["fit", "predict", "evaluate", "demo"])
+def test_help_of_each_command(command, capsys):
+    code, stdout, _ = _run(capsys, command, "--help")
+    assert code == 0 and f"usage: tfbnn {command}" in stdout
+
+
+def test_predict_help_says_uncertainties_are_standard_deviations(capsys):
+    _, stdout, _ = _run(capsys, "predict", "--help")
+    assert "standard deviation" in " ".join(stdout.split())
+
+
+def test_version(capsys):
+    import tfbnn
+
+    code, stdout, _ = _run(capsys, "--version")
+    assert code == 0 and stdout.strip() == f"tfbnn {tfbnn.__version__}"
+
+
+def test_python_dash_m_tfbnn_help():
+    result = subprocess.run([sys.executable, "-m", "tfbnn", "--help"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "usage: tfbnn" in result.stdout
+    for command in ("fit", "predict", "evaluate", "demo"):
+        assert command in result.stdout
+
+
+def test_headerless_file_for_a_model_fitted_with_a_header(regression_model, tmp_path, capsys):
+    frame = _regression_frame()
+    features_only, with_target = tmp_path / "features.csv", tmp_path / "all.csv"
+    frame.drop(columns="y").to_csv(features_only, index=False, header=False)
+    frame.to_csv(with_target, index=False, header=False)
+    code, stdout, _ = _run(capsys, "predict", regression_model, features_only, "--no-header")
+    assert code == 0 and len(pd.read_csv(io.StringIO(stdout))) == N_ROWS
+    # Where the target sits is unknown without names: ask for the features alone.
+    _expect_error(capsys, ["predict", regression_model, with_target, "--no-header"], 1,
+                  "no header", "['x1', 'x2', 'color']")
