@@ -33,6 +33,8 @@ REGRESSION_LIKELIHOODS = {
     "poisson": lik.Poisson,
 }
 CLASSIFICATION_LIKELIHOODS = ("auto", "bernoulli", "categorical")
+#: Hidden-layer activations the estimators accept.
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "silu", "softplus")
 
 
 def _check_non_numeric_columns(X):
@@ -116,10 +118,9 @@ class _BayesianNetwork(BaseEstimator):
         if patience is not None and not fraction:
             raise ValueError("patience (early stopping) needs validation_fraction > 0")
         _positive_int("n_samples", self.n_samples)
-        if self.activation not in ("relu", "tanh", "sigmoid", "elu", "gelu", "silu", "softplus"):
+        if self.activation not in ACTIVATIONS:
             raise ValueError(
-                f"Unknown activation={self.activation!r}; expected one of "
-                "['relu', 'tanh', 'sigmoid', 'elu', 'gelu', 'silu', 'softplus']"
+                f"Unknown activation={self.activation!r}; expected one of {list(ACTIVATIONS)}"
             )
         return inference_lib.FitSettings(
             hidden_units=check_hidden_units(self.hidden_units),

@@ -76,6 +76,11 @@ def save_estimator(estimator, path) -> None:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"Cannot save to {path}: it exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not (path / CONFIG_FILE).exists():
+        # Saving replaces the folder: never take a folder that holds something else.
+        raise ValueError(
+            f"Cannot save to {path}: it is a folder with other contents, not a tfbnn model"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {key: _jsonable(getattr(estimator, key)) for key in _ARRAY_STATE + _PLAIN_STATE
              if hasattr(estimator, key)}

@@ -19,6 +19,8 @@ Regression outputs are mapped back to the user's units through `y = shift + scal
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import tensorflow as tf
 
@@ -65,8 +67,15 @@ class Predictive:
 
     def _to_model_units(self, y):
         y = np.asarray(y, np.float64)
-        if self._squeeze and y.ndim == 1:
+        n_targets = self._dist.batch_shape[-1]
+        if y.ndim == 1:
+            if n_targets != 1:
+                raise ValueError(f"y must have shape (n, {n_targets}), got {y.shape}")
             y = y[:, None]
+        if y.shape != tuple(self._dist.batch_shape[1:]):
+            raise ValueError(
+                f"y has shape {y.shape}; this predictive is for {tuple(self._dist.batch_shape[1:])}"
+            )
         return (y - self._shift) / self._scale
 
     def _require_regression(self, what):
@@ -79,14 +88,25 @@ class Predictive:
 
     # -- regression moments ---------------------------------------------------------
 
-    @property
+    @cached_property
     def _component_mean(self):
         return self._dist.mean().numpy().astype(np.float64)  # (S, B, d)
 
+    @cached_property
+    def _component_var(self):
+        return self._dist.variance().numpy().astype(np.float64)  # (S, B, d)
+
+    @cached_property
+    def _dist64(self):
+        # CDFs in float64: in float32 the upper tail saturates at 1 - 3e-8.
+        return self.likelihood.distribution(tf.cast(self.params, tf.float64))
+
     @property
     def mean(self) -> np.ndarray:
-        """Predictive mean, `(B, d)` (or `(B,)` for one target); class probabilities' argmax
-        is `predict`, so for classification this is `probs`."""
+        """Predictive mean, `(B, d)` or `(B,)` for one target.
+
+        For classification it is the class probabilities, `probs`.
+        """
         if self.is_classification:
             return self.probs
         return self._out(self._shift + self._scale * self._component_mean.mean(axis=0))
@@ -95,8 +115,7 @@ class Predictive:
     def aleatoric_var(self) -> np.ndarray:
         """Mean over draws of the likelihood's variance: noise in the data."""
         self._require_regression("aleatoric_var")
-        var = self._dist.variance().numpy().astype(np.float64).mean(axis=0)
-        return self._out(self._scale**2 * var)
+        return self._out(self._scale**2 * self._component_var.mean(axis=0))
 
     @property
     def epistemic_var(self) -> np.ndarray:
@@ -119,8 +138,8 @@ class Predictive:
     def cdf(self, y) -> np.ndarray:
         """Predictive CDF at `y` (user units), `(B, d)`; the PIT values when `y` is the truth."""
         self._require_regression("cdf")
-        z = tf.constant(self._to_model_units(y), self._dist.dtype)
-        return self._out(tf.reduce_mean(self._dist.cdf(z[tf.newaxis]), axis=0).numpy())
+        z = tf.constant(self._to_model_units(y), tf.float64)
+        return self._out(tf.reduce_mean(self._dist64.cdf(z[tf.newaxis]), axis=0).numpy())
 
     def quantile(self, q) -> np.ndarray:
         """The `q`-quantile of the predictive mixture, `(B, d)`, in user units."""
@@ -140,14 +159,14 @@ class Predictive:
         return self.quantile(tail), self.quantile(1.0 - tail)
 
     def _mixture_quantile(self, q, iterations: int = 60):
-        dist = self._dist
+        dist = self._dist64
         # The mixture quantile lies between the smallest and largest component
         # quantiles; where a family has no quantile function, use wide moments.
         try:
             comp_q = dist.quantile(tf.constant(q, dist.dtype)).numpy().astype(np.float64)
             lo, hi = comp_q.min(axis=0), comp_q.max(axis=0)
         except NotImplementedError:
-            mean, sd = self._component_mean, np.sqrt(dist.variance().numpy())
+            mean, sd = self._component_mean, np.sqrt(self._component_var)
             lo, hi = (mean - 20 * sd).min(axis=0), (mean + 20 * sd).max(axis=0)
         lo, hi = lo - 1e-6, hi + 1e-6
         for _ in range(iterations):
@@ -213,6 +232,7 @@ class Predictive:
 
     @property
     def predicted_class(self) -> np.ndarray:
+        """The most probable label at each input (argmax of `probs`), from `classes`."""
         self._require_classification("predicted_class")
         return self.classes[self.probs.argmax(axis=-1)]
 
