@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The UCI benchmark data shipped beside the project (override to use another copy).
+export TFBNN_UCI_DIR ?= $(abspath ../shared/data/uci)
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup demo test test-slow lint bench bench-uci clean
 
 setup: $(STAMP)
 
@@ -26,6 +28,12 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_core.py --splits 10
+
+bench-uci: $(STAMP)
+	$(VENV)/bin/tfbnn benchmark uci
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
