@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable
 
 
@@ -47,3 +48,40 @@ class Task(enum.StrEnum):
     """A real-valued (or count) target."""
     CLASSIFICATION = "classification"
     """A target taking one of a finite set of labels."""
+
+
+def check_positive(name: str, value) -> float:
+    """`value` as a float if it is positive and finite, else a ValueError naming it."""
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return value
+
+
+def check_finite(name: str, value) -> float:
+    """`value` as a float if it is finite, else a ValueError naming it."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+class ConfigObject:
+    """Small objects defined by their `get_config()`: rebuilt, shown and compared by it."""
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, repr(self)))

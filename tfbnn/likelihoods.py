@@ -13,20 +13,19 @@ dimensions, giving one value per example.
 
 from __future__ import annotations
 
-import math
-
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfbnn._options import Registry
+from tfbnn._options import ConfigObject, Registry
+from tfbnn._options import check_positive as _positive
 
 tfd = tfp.distributions
 
 LIKELIHOODS = Registry("likelihood")
 
 
-class Likelihood:
+class Likelihood(ConfigObject):
     """Base class. Subclasses implement `n_network_outputs`, `distribution`, `get_config`."""
 
     #: Targets are class labels (integers 0..K-1, or 0/1).
@@ -54,27 +53,6 @@ class Likelihood:
         dist = self.distribution(params)
         y = tf.cast(y, dist.dtype)
         return tf.reduce_sum(dist.log_prob(y), axis=-1)
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict) -> Likelihood:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-
-def _positive(name: str, value) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return value
 
 
 def _split_loc_scale(params, min_scale):

@@ -14,28 +14,21 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfbnn._options import Registry
+from tfbnn._options import ConfigObject, Registry
+from tfbnn._options import check_finite as _finite
+from tfbnn._options import check_positive as _positive
 
 tfd = tfp.distributions
 
 PRIORS = Registry("prior")
 
-
-def _positive(name: str, value) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return value
+# Priors register under their own Keras package: `tfbnn.likelihoods.StudentT` is
+# registered as "tfbnn>StudentT", and one name cannot deserialise to two classes.
 
 
-def _finite(name: str, value) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return value
 
 
-class Prior:
+class Prior(ConfigObject):
     """Base class: subclasses implement `_distribution(shape, dtype)` and `get_config`."""
 
     #: Whether `tfd.kl_divergence(Normal posterior, this prior)` exists in closed form.
@@ -72,20 +65,9 @@ class Prior:
     def get_config(self) -> dict:
         raise NotImplementedError
 
-    @classmethod
-    def from_config(cls, config: dict) -> Prior:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
 
 @PRIORS.register("normal")
-@keras.saving.register_keras_serializable(package="tfbnn")
+@keras.saving.register_keras_serializable(package="tfbnn.priors")
 class Normal(Prior):
     """Independent Normal(loc, scale) on every weight: the classic `Normal(0, 1)` prior."""
 
@@ -103,7 +85,7 @@ class Normal(Prior):
 
 
 @PRIORS.register("laplace")
-@keras.saving.register_keras_serializable(package="tfbnn")
+@keras.saving.register_keras_serializable(package="tfbnn.priors")
 class Laplace(Prior):
     """Independent Laplace(loc, scale) on every weight: a sparsity-favouring prior."""
 
@@ -119,7 +101,7 @@ class Laplace(Prior):
 
 
 @PRIORS.register("student_t")
-@keras.saving.register_keras_serializable(package="tfbnn")
+@keras.saving.register_keras_serializable(package="tfbnn.priors")
 class StudentT(Prior):
     """Independent Student-t(df, loc, scale) on every weight: heavy tails, robust shrinkage."""
 
@@ -138,7 +120,7 @@ class StudentT(Prior):
 
 
 @PRIORS.register("scale_mixture")
-@keras.saving.register_keras_serializable(package="tfbnn")
+@keras.saving.register_keras_serializable(package="tfbnn.priors")
 class ScaleMixture(Prior):
     """The two-component scale mixture of Bayes by Backprop.
 
