@@ -1,6 +1,7 @@
 """Posterior methods behind one predictive API, chosen by name (`inference="vi"`, ...)."""
 
-from tfbnn.inference import variational  # noqa: F401  (registers "vi")
+from tfbnn.inference import laplace  # noqa: F401  (registers the method)
+from tfbnn.inference import variational  # noqa: F401  (registers the method)
 from tfbnn.inference.base import INFERENCE, FitSettings, Inference, get
 
 __all__ = ["INFERENCE", "FitSettings", "Inference", "get"]
