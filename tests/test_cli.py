@@ -31,14 +31,14 @@ def _features(seed=0) -> pd.DataFrame:
     })
 
 
-def _regression_frame() -> pd.DataFrame:
-    X = _features()
-    noise = np.random.default_rng(1).normal(scale=0.1, size=N_ROWS)
+def _regression_frame(seed=0) -> pd.DataFrame:
+    X = _features(seed)
+    noise = np.random.default_rng(seed + 1).normal(scale=0.1, size=N_ROWS)
     return X.assign(y=2 * X.x1 - X.x2 + (X.color == "red") + noise)
 
 
-def _classification_frame() -> pd.DataFrame:
-    X = _features()
+def _classification_frame(seed=0) -> pd.DataFrame:
+    X = _features(seed)
     return X.assign(label=np.where(X.x1 + X.x2 > 0, "dog", "cat"))
 
 
@@ -56,6 +56,11 @@ def data(tmp_path_factory):
     write("regression", regression)
     write("regression_no_target", regression.drop(columns="y"))
     write("classification", _classification_frame())
+    # Calibration rows the models are not fitted on; and a file whose --calibrate 0.5
+    # leaves N_ROWS rows for fitting and for calibration (so compiled code is shared).
+    write("regression_cal", _regression_frame(seed=10))
+    write("classification_cal", _classification_frame(seed=10))
+    write("regression_120", pd.concat([regression, _regression_frame(seed=20)]))
     return files
 
 
@@ -253,6 +258,77 @@ def test_classification_with_string_labels(classification_model, data, capsys):
     assert code == 0 and 0.0 <= json.loads(stdout)["accuracy"] <= 1.0
 
 
+# -- calibration ---------------------------------------------------------------------------
+
+
+def test_fit_with_calibrate_holds_out_rows_and_evaluate_shows_it(data, tmp_path, capsys):
+    out = tmp_path / "model"
+    code, stdout, _ = _run(capsys, "fit", data["regression_120"], "--target", "y", "--out", out,
+                           "--calibrate", "0.5", *TINY)
+    assert code == 0
+    summary = dict(line.split(None, 1) for line in stdout.splitlines() if line.strip())
+    assert summary["rows"] == str(N_ROWS)
+    assert summary["calibration"] == f"quantile on {N_ROWS} held-out rows"
+    config = json.loads((out / "tfbnn.json").read_text())
+    assert config["state"]["calibrator_"]["class"] == "QuantileRecalibrator"
+    assert (out / CLI_FILE).is_file()
+    code, stdout, _ = _run(capsys, "evaluate", out, data["regression_cal"], "--json")
+    metrics = json.loads(stdout)
+    assert code == 0 and metrics["calibration"] == "quantile"
+    code, stdout, _ = _run(capsys, "evaluate", out, data["regression_cal"])
+    assert "calibration" in stdout.split()
+    code, stdout, _ = _run(capsys, "predict", out, data["regression_cal"], "--level", "0.9")
+    predictions = pd.read_csv(io.StringIO(stdout))
+    assert code == 0 and (predictions.lower < predictions.upper).all()
+
+
+def test_fit_with_calibration_data_for_a_classifier(data, tmp_path, capsys):
+    out = tmp_path / "model"
+    code, stdout, _ = _run(capsys, "fit", data["classification"], "--target", "label",
+                           "--out", out, "--calibration-data", data["classification_cal"], *TINY)
+    assert code == 0 and f"temperature on {N_ROWS} held-out rows" in stdout
+    code, stdout, _ = _run(capsys, "evaluate", out, data["classification_cal"], "--json")
+    assert code == 0 and json.loads(stdout)["calibration"] == "temperature"
+
+
+def test_calibrate_command_adds_and_replaces_a_calibrator(regression_model, data, tmp_path,
+                                                          capsys):
+    model = tmp_path / "model"
+    shutil.copytree(regression_model, model)
+    cli_json = (model / CLI_FILE).read_text()
+    code, stdout, _ = _run(capsys, "calibrate", model, data["regression_cal"],
+                           "--method", "conformal")
+    assert code == 0 and f"conformal on {N_ROWS} rows" in stdout
+    assert (model / CLI_FILE).read_text() == cli_json
+    assert sorted(p.name for p in model.parent.iterdir()) == ["model"]  # no staging left
+    code, stdout, _ = _run(capsys, "evaluate", model, data["regression"], "--json",
+                           "--level", "0.9")
+    assert json.loads(stdout)["calibration"] == "conformal"
+    code, stdout, _ = _run(capsys, "calibrate", model, data["regression_cal"])
+    assert code == 0 and "replaced" in stdout and "conformal" in stdout
+    config = json.loads((model / "tfbnn.json").read_text())
+    assert config["state"]["calibrator_"]["class"] == "QuantileRecalibrator"
+
+
+def test_calibration_errors(regression_model, classification_model, data, tmp_path, capsys):
+    fit = ["fit", data["regression"], "--target", "y", "--out", tmp_path / "m", *TINY]
+    _expect_error(capsys, [*fit, "--calibrate", "0.2", "--calibration-method", "temperature"],
+                  2, "--calibration-method temperature", "regression", "quantile")
+    _expect_error(capsys, [*fit, "--task", "regression", "--calibrate", "0.2",
+                           "--calibration-method", "temperature"], 2, "temperature")
+    _expect_error(capsys, [*fit, "--calibration-method", "quantile"], 2, "--calibrate")
+    _expect_error(capsys, [*fit, "--calibrate", "0.01"], 2, "--calibrate 0.01", "at least 2")
+    _expect_error(capsys, [*fit, "--calibrate", "1.5"], 2, "--calibrate")
+    _expect_error(capsys, [*fit, "--calibrate", "0.2", "--calibration-data",
+                           data["regression_cal"]], 2, "not allowed with")
+    _expect_error(capsys, [*fit, "--calibration-data", tmp_path / "nope.csv"], 1, "nope.csv")
+    assert not (tmp_path / "m").exists()
+    _expect_error(capsys, ["calibrate", classification_model, data["classification_cal"],
+                           "--method", "quantile"], 2, "--method quantile", "temperature")
+    _expect_error(capsys, ["calibrate", regression_model, data["regression_no_target"]], 1,
+                  "'y' not found")
+
+
 # -- errors -----------------------------------------------------------------------------
 
 
@@ -354,7 +430,7 @@ def test_divergence_keeps_the_existing_model(data, tmp_path, capsys):
 # -- help and entry points ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["fit", "predict", "evaluate", "demo"])
+@pytest.mark.parametrize("command", ["fit", "calibrate", "predict", "evaluate", "demo"])
 def test_help_of_each_command(command, capsys):
     code, stdout, _ = _run(capsys, command, "--help")
     assert code == 0 and f"usage: tfbnn {command}" in stdout
@@ -377,7 +453,7 @@ def test_python_dash_m_tfbnn_help():
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "usage: tfbnn" in result.stdout
-    for command in ("fit", "predict", "evaluate", "demo"):
+    for command in ("fit", "calibrate", "predict", "evaluate", "demo"):
         assert command in result.stdout
 
 

@@ -1,6 +1,7 @@
 """The `tfbnn` command line: fit, predict and evaluate on CSV files, and a demo.
 
-    tfbnn fit train.csv --target price --out model/
+    tfbnn fit train.csv --target price --out model/ [--calibrate 0.2]
+    tfbnn calibrate model/ calibration.csv [--method conformal]
     tfbnn predict model/ new.csv --out predictions.csv
     tfbnn evaluate model/ test.csv [--json] [--report report.html]
     tfbnn demo
@@ -41,12 +42,16 @@ from tfbnn import inference, priors
 from tfbnn._options import Task
 from tfbnn.data import tabular
 from tfbnn.estimators import (
+    CLASSIFICATION_CALIBRATION,
     CLASSIFICATION_LIKELIHOODS,
+    REGRESSION_CALIBRATION,
     REGRESSION_LIKELIHOODS,
     BayesianClassifier,
     BayesianRegressor,
+    CalibrationMethod,
+    calibration_method,
 )
-from tfbnn.persistence import CONFIG_FILE
+from tfbnn.persistence import CONFIG_FILE, save_estimator
 
 CLI_FILE = "cli.json"
 """The file `tfbnn fit` adds to a model folder: how to read CSV files for the model."""
@@ -151,6 +156,14 @@ def _add_level(parser) -> None:
         help="probability of the central predictive interval (default: %(default)s)")
 
 
+def _add_calibration_method(parser, option: str) -> None:
+    parser.add_argument(
+        option, choices=[m.value for m in CalibrationMethod], default=None, metavar="METHOD",
+        help="regression: " + ", ".join(REGRESSION_CALIBRATION) + " (default: "
+             f"{REGRESSION_CALIBRATION[0]}); classification: "
+             + ", ".join(CLASSIFICATION_CALIBRATION) + " (the default)")
+
+
 def _add_command(subparsers, name: str, *, summary: str, paragraphs, example: str, run):
     """Adds subcommand `name`, its help text wrapped by paragraph, that calls `run(args)`."""
     width = min(shutil.get_terminal_size().columns, 100) - 2
@@ -219,6 +232,43 @@ def add_fit_parser(subparsers) -> None:
     train.add_argument("--seed", type=int, default=None, metavar="N",
                        help="seeds initialisation, data order and prediction draws")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    calibration = p.add_argument_group(
+        "calibration", "Recalibrate the uncertainty on rows that training does not see "
+                       "(see 'tfbnn calibrate --help').")
+    held_out = calibration.add_mutually_exclusive_group()
+    held_out.add_argument("--calibrate", type=_probability, default=None, metavar="FRACTION",
+                          help="hold out this fraction of the rows (at random, with --seed), "
+                               "fit on the rest and calibrate on them")
+    held_out.add_argument("--calibration-data", type=Path, default=None, metavar="CAL.csv",
+                          help="calibrate on this file instead (the training file's columns)")
+    _add_calibration_method(calibration, "--calibration-method")
+
+
+def add_calibrate_parser(subparsers) -> None:
+    """`tfbnn calibrate MODEL_DIR CAL.csv [--method METHOD]`."""
+    p = _add_command(
+        subparsers, "calibrate", summary="recalibrate a saved model's uncertainty on held-out "
+                                         "rows",
+        paragraphs=[
+            "Fit a calibration of a model saved by 'tfbnn fit' on labelled rows it was not "
+            "trained on, and save it in the model folder (which is replaced only once this "
+            "has succeeded). 'tfbnn predict' and 'tfbnn evaluate' then use it; calibrating "
+            "again replaces it.",
+            "Regression methods: quantile, isotonic recalibration of the predictive "
+            "distribution (its quantiles and intervals); conformal and conformal_normalized, "
+            "split-conformal intervals of one width or of a width that follows the "
+            "predictive std, whose level-P intervals hold at least P of new rows that "
+            "resemble the calibration rows. Classification: temperature, temperature "
+            "scaling of the class probabilities."],
+        example="tfbnn calibrate model/ calibration.csv --method conformal",
+        run=run_calibrate)
+    p.add_argument("model", metavar="MODEL_DIR", type=Path, help="a folder saved by 'tfbnn fit'")
+    p.add_argument("data", metavar="CAL.csv", type=Path,
+                   help="labelled rows the model was not trained on")
+    _add_calibration_method(p, "--method")
+    p.add_argument("--target", metavar="COLUMN", default=None,
+                   help="the target column, if its name differs from the training file's")
+    _add_csv_options(p, fitted=True)
 
 
 def add_predict_parser(subparsers) -> None:
@@ -287,7 +337,8 @@ def add_demo_parser(subparsers) -> None:
                    help=f"train for {demo.QUICK_EPOCHS} epochs only, to check the setup")
 
 
-SUBCOMMANDS = [add_fit_parser, add_predict_parser, add_evaluate_parser, add_demo_parser]
+SUBCOMMANDS = [add_fit_parser, add_calibrate_parser, add_predict_parser, add_evaluate_parser,
+               add_demo_parser]
 """The functions that add each subcommand, in the order `tfbnn --help` lists them."""
 
 
@@ -382,11 +433,8 @@ def check_model_destination(path: Path) -> None:
             "choose a new or empty folder")
 
 
-def save_model(estimator, path: Path, *, table: tabular.Table, encoder: dict,
-               header: bool, sep: str) -> None:
-    """Saves `estimator` and the `cli.json` that lets the command line read CSVs for it."""
-    estimator.save(path)
-    meta = {
+def _cli_meta(table: tabular.Table, encoder: dict, header: bool, sep: str) -> dict:
+    return {
         "format": _CLI_FORMAT,
         "format_version": _CLI_FORMAT_VERSION,
         "task": table.task,
@@ -396,8 +444,19 @@ def save_model(estimator, path: Path, *, table: tabular.Table, encoder: dict,
         "features": table.feature_names,
         "encoder": encoder,
     }
-    text = json.dumps(meta, indent=2)
-    _write_atomic(Path(path) / CLI_FILE, lambda temp: Path(temp).write_text(text))
+
+
+def save_model(estimator, path: Path, *, table: tabular.Table | None = None,
+               encoder: dict | None = None, header: bool = True, sep: str = ",",
+               meta: dict | None = None) -> None:
+    """Saves `estimator` with the `cli.json` that lets the command line read CSVs for it.
+
+    The `cli.json` content is `meta` (as `load_model` returned it), else made
+    from the table, encoder and CSV layout. Both files are swapped in together.
+    """
+    if meta is None:
+        meta = _cli_meta(table, encoder, header, sep)
+    save_estimator(estimator, path, extra_files={CLI_FILE: json.dumps(meta, indent=2)})
 
 
 def load_model(path: Path):
@@ -421,6 +480,15 @@ def load_model(path: Path):
             f"{meta_file} has format version {version!r}; this tfbnn "
             f"({tfbnn.__version__}) reads versions up to {_CLI_FORMAT_VERSION}")
     return estimator, meta
+
+
+def _read_labelled(path: Path, meta: dict, *, header: bool, sep: str, target=None):
+    """The encoded features and the targets of a labelled file, for a model's `meta`."""
+    with _naming_file(path):
+        table = tabular.read_table(path, target=target or meta["target"], header=header,
+                                   sep=sep, task=meta["task"],
+                                   impute=meta["encoder"].get("impute"))
+    return _model_features(table.X, meta, path, header), table.y.to_numpy()
 
 
 def _csv_layout(args, meta: dict) -> tuple[bool, str]:
@@ -489,6 +557,11 @@ def run_fit(args) -> int:
         raise UsageError("--patience (early stopping) needs --validation-fraction > 0")
     if args.task is not None:
         _check_likelihood(args.likelihood, args.task)
+    calibrating = args.calibrate is not None or args.calibration_data is not None
+    if args.calibration_method is not None and not calibrating:
+        raise UsageError("--calibration-method needs --calibrate or --calibration-data")
+    if args.task is not None:
+        _check_calibration_method(args.calibration_method, args.task, "--calibration-method")
     check_model_destination(args.out)
     with _naming_file(args.data):
         table = tabular.read_table(args.data, target=args.target, header=args.header,
@@ -497,7 +570,18 @@ def run_fit(args) -> int:
         print(f"Task: {table.task} (inferred from target column {table.target_name!r}; "
               "set --task to override)")
         _check_likelihood(args.likelihood, table.task)
+        _check_calibration_method(args.calibration_method, table.task, "--calibration-method")
     X, encoder = tabular.prepare_features(table.X, impute=table.impute)
+    y = table.y.to_numpy()
+    meta = _cli_meta(table, encoder, args.header, args.sep)
+    fit_rows = np.arange(len(y))
+    if args.calibration_data is not None:
+        # Read before training, so that a bad file fails fast.
+        X_cal, y_cal = _read_labelled(args.calibration_data, meta, header=args.header,
+                                      sep=args.sep, target=table.target_name)
+    elif args.calibrate is not None:
+        fit_rows, cal_rows = _calibration_split(len(y), args.calibrate, args.seed)
+        X_cal, y_cal = X[cal_rows], y[cal_rows]
     cls = BayesianClassifier if table.task == Task.CLASSIFICATION else BayesianRegressor
     estimator = cls(
         hidden_units=args.hidden_units, activation=args.activation, inference=args.inference,
@@ -506,11 +590,52 @@ def run_fit(args) -> int:
         validation_fraction=args.validation_fraction, patience=args.patience,
         random_state=args.seed, verbose=0 if args.quiet else 1)
     start = time.perf_counter()
-    estimator.fit(X, table.y.to_numpy())
+    estimator.fit(X[fit_rows], y[fit_rows])
     seconds = time.perf_counter() - start
-    save_model(estimator, args.out, table=table, encoder=encoder, header=args.header,
-               sep=args.sep)
-    print(format_table(_fit_summary(estimator, table, X, seconds, args.out)))
+    if calibrating:
+        estimator.calibrate(X_cal, y_cal, method=args.calibration_method)
+    save_model(estimator, args.out, meta=meta)
+    summary = _fit_summary(estimator, table, X[fit_rows], seconds, args.out)
+    if calibrating:
+        summary.insert(-1, ("calibration", f"{calibration_method(estimator.calibrator_)} on "
+                                           f"{len(y_cal)} held-out rows"))
+    print(format_table(summary))
+    return 0
+
+
+def _check_calibration_method(method, task: str, option: str) -> None:
+    allowed = REGRESSION_CALIBRATION if task == Task.REGRESSION else CLASSIFICATION_CALIBRATION
+    if method is not None and method not in allowed:
+        raise UsageError(
+            f"{option} {method} does not calibrate a {task} model; use one of "
+            f"{', '.join(allowed)}")
+
+
+def _calibration_split(n_rows: int, fraction: float, seed) -> tuple[np.ndarray, np.ndarray]:
+    """`(fit rows, calibration rows)`: `fraction` of the rows at random, seeded by `seed`."""
+    n_cal = round(fraction * n_rows)
+    if n_cal < 2 or n_rows - n_cal < 2:
+        raise UsageError(
+            f"--calibrate {fraction} of {n_rows} rows leaves {n_cal} for calibration and "
+            f"{n_rows - n_cal} for fitting; each needs at least 2")
+    order = np.random.default_rng(seed).permutation(n_rows)
+    return np.sort(order[n_cal:]), np.sort(order[:n_cal])
+
+
+def run_calibrate(args) -> int:
+    """Fits a calibrator on `args.data` and saves it into the model folder `args.model`."""
+    estimator, meta = load_model(args.model)
+    _check_calibration_method(args.method, meta["task"], "--method")
+    header, sep = _csv_layout(args, meta)
+    X, y = _read_labelled(args.data, meta, header=header, sep=sep, target=args.target)
+    replaced = getattr(estimator, "calibrator_", None)
+    estimator.calibrate(X, y, method=args.method)
+    save_model(estimator, args.model, meta=meta)
+    rows = [("calibration", f"{calibration_method(estimator.calibrator_)} on {len(y)} rows")]
+    if replaced is not None:
+        rows.append(("replaced", calibration_method(replaced)))
+    rows.append(("saved to", args.model))
+    print(format_table(rows))
     return 0
 
 
@@ -579,13 +704,8 @@ def run_evaluate(args) -> int:
 
     estimator, meta = load_model(args.model)
     header, sep = _csv_layout(args, meta)
-    impute = meta["encoder"].get("impute")
-    with _naming_file(args.data):
-        table = tabular.read_table(args.data, target=args.target or meta["target"],
-                                   header=header, sep=sep, task=meta["task"], impute=impute)
-    X = _model_features(table.X, meta, args.data, header)
+    X, y = _read_labelled(args.data, meta, header=header, sep=sep, target=args.target)
     predictive = estimator.predict_distribution(X, args.n_samples)
-    y = table.y.to_numpy()
     if args.report is None:
         scores, figures = metrics.evaluate(predictive, y=y, level=args.level), None
     else:
@@ -594,6 +714,9 @@ def run_evaluate(args) -> int:
         scores, figures = report.build_report(y, predictive, history=estimator.history_,
                                               level=args.level)
     scores = {"rows": len(y), **scores}
+    calibrator = getattr(estimator, "calibrator_", None)
+    if calibrator is not None:
+        scores = {"calibration": calibration_method(calibrator), **scores}
     if figures is not None:
         title = f"tfbnn evaluation of {Path(args.model).name} on {Path(args.data).name}"
         _write_atomic(args.report, lambda temp: report.write_html_report(

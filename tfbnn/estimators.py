@@ -6,10 +6,15 @@ state ends in `_`, an unfitted model raises `NotFittedError`, and `get_params`,
 `set_params` and `clone` work, so they drop into pipelines and cross-validation.
 Inputs (and regression targets) are standardised internally; predictions come
 back in the user's units.
+
+`calibrate(X_cal, y_cal)` fits a recalibration on held-out data (see
+`tfbnn.calibration`); the estimator keeps it as `calibrator_`, applies it in
+`predict_distribution` and saves it with the model.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 import numbers
 
@@ -17,11 +22,18 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    check_X_y,
+    validate_data,
+)
 
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods as lik
 from tfbnn import priors
+from tfbnn._options import check_option
+from tfbnn.calibration import ConformalRegressor, QuantileRecalibrator, TemperatureScaling
 from tfbnn.models import check_hidden_units
 from tfbnn.predictive import Predictive
 
@@ -35,6 +47,101 @@ REGRESSION_LIKELIHOODS = {
 CLASSIFICATION_LIKELIHOODS = ("auto", "bernoulli", "categorical")
 #: Hidden-layer activations the estimators accept.
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "silu", "softplus")
+
+
+class CalibrationMethod(enum.StrEnum):
+    """How `calibrate` recalibrates a fitted estimator on held-out data."""
+
+    QUANTILE = "quantile"
+    """Regression: isotonic recalibration of the predictive CDF (`QuantileRecalibrator`);
+    recalibrates `cdf`, `quantile` and `interval`."""
+    CONFORMAL = "conformal"
+    """Regression: split-conformal intervals `mean -/+ s` of one width (`ConformalRegressor`)."""
+    CONFORMAL_NORMALIZED = "conformal_normalized"
+    """Regression: split-conformal intervals `mean -/+ s * std` that follow the model's std."""
+    TEMPERATURE = "temperature"
+    """Classification: temperature scaling of the class probabilities (`TemperatureScaling`)."""
+
+
+REGRESSION_CALIBRATION = (CalibrationMethod.QUANTILE, CalibrationMethod.CONFORMAL,
+                          CalibrationMethod.CONFORMAL_NORMALIZED)
+CLASSIFICATION_CALIBRATION = (CalibrationMethod.TEMPERATURE,)
+
+
+def calibration_method(calibrator) -> str:
+    """The `calibrate` method name that produces `calibrator`."""
+    if isinstance(calibrator, ConformalRegressor):
+        return "conformal" if calibrator.method == "absolute" else "conformal_normalized"
+    if isinstance(calibrator, TemperatureScaling):
+        return CalibrationMethod.TEMPERATURE.value
+    return CalibrationMethod.QUANTILE.value
+
+
+class CalibratedPredictive(Predictive):
+    """An estimator's predictive seen through the calibrator that `calibrate` fitted.
+
+    It is a `Predictive` (so every metric and the command line accept it) whose
+    calibrated parts come from the calibrator, the rest from the model itself
+    (`base`):
+
+    * `QuantileRecalibrator`: recalibrated `cdf`, `quantile` and `interval`;
+    * `ConformalRegressor`: the conformal `interval`; the CDF is the model's;
+    * `TemperatureScaling`: temperature-scaled `probs` (and so `predicted_class`,
+      `entropy` and `log_prob`); the `mutual_information` is the model's, as the
+      per-draw spread is not rescaled, and `expected_entropy` is the difference.
+
+    The moments (`mean`, `std`, `aleatoric_var`, `epistemic_var`), a regression
+    `log_prob` and `samples` are always the model's own.
+
+    Args:
+        base: the estimator's uncalibrated `Predictive`.
+        calibrator: a fitted `tfbnn.calibration` object.
+    """
+
+    def __init__(self, base: Predictive, calibrator):
+        super().__init__(base.likelihood, base.params, shift=base._shift, scale=base._scale,
+                         squeeze=base._squeeze, classes=getattr(base, "classes", None),
+                         seed=base._seed)
+        self.base = base
+        self.calibrator = calibrator
+
+    def cdf(self, y) -> np.ndarray:
+        if isinstance(self.calibrator, QuantileRecalibrator):
+            return self.calibrator.cdf(self.base, y)
+        return self.base.cdf(y)
+
+    def quantile(self, q) -> np.ndarray:
+        if isinstance(self.calibrator, QuantileRecalibrator):
+            return self.calibrator.quantile(self.base, q)
+        return self.base.quantile(q)
+
+    def interval(self, level: float = 0.95):
+        if isinstance(self.calibrator, QuantileRecalibrator | ConformalRegressor):
+            return self.calibrator.interval(self.base, level)
+        return self.base.interval(level)
+
+    @property
+    def probs(self) -> np.ndarray:
+        if isinstance(self.calibrator, TemperatureScaling):
+            return self.calibrator.transform(self.base)
+        return self.base.probs
+
+    @property
+    def mutual_information(self) -> np.ndarray:
+        return self.base.mutual_information
+
+    @property
+    def expected_entropy(self) -> np.ndarray:
+        return np.maximum(self.entropy - self.mutual_information, 0.0)
+
+    def log_prob(self, y) -> np.ndarray:
+        if not self.is_classification:
+            return self.base.log_prob(y)
+        index = self._class_index(y)
+        return np.log(np.maximum(self.probs[np.arange(len(index)), index], 1e-300))
+
+    def __repr__(self) -> str:
+        return f"CalibratedPredictive({self.base!r}, {type(self.calibrator).__name__})"
 
 
 def _check_non_numeric_columns(X):
@@ -163,6 +270,41 @@ class _BayesianNetwork(BaseEstimator):
             setattr(self, key, value)
         self.inference_ = method
         self.history_ = history
+        if hasattr(self, "calibrator_"):
+            del self.calibrator_  # it was fitted to the previous model's predictions
+        return self
+
+    def calibrate(self, X, y, method=None):
+        """Fits a recalibration on held-out `(X, y)` and keeps it as `calibrator_`; returns `self`.
+
+        `predict_distribution` (and so `predict`, `predict_proba` and the saved
+        model) then applies it; see `CalibratedPredictive` for what it changes.
+        The rows must not have been used for fitting. Calibrating again replaces
+        the calibrator (it is always fitted to the model's own predictive).
+
+        Args:
+            X, y: the calibration rows.
+            method: "quantile" (regression default), "conformal" or
+                "conformal_normalized" for a regressor; "temperature" (the
+                default) for a classifier. See `CalibrationMethod`.
+        """
+        allowed = [m.value for m in self._calibration_methods]
+        method = allowed[0] if method is None else method
+        check_option("method", method, [m.value for m in CalibrationMethod])
+        if method not in allowed:
+            raise ValueError(
+                f"method={method!r} does not calibrate a {type(self).__name__}; "
+                f"expected one of {allowed}")
+        check_consistent_length(X, y)
+        base = self.predict_distribution(X, calibrated=False)
+        if method == CalibrationMethod.QUANTILE:
+            calibrator = QuantileRecalibrator()
+        elif method == CalibrationMethod.TEMPERATURE:
+            calibrator = TemperatureScaling()
+        else:
+            calibrator = ConformalRegressor(
+                "absolute" if method == CalibrationMethod.CONFORMAL else "normalized")
+        self.calibrator_ = calibrator.fit(base, y)
         return self
 
     def _prepare_targets(self, y) -> dict:
@@ -176,18 +318,24 @@ class _BayesianNetwork(BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return ((X - self.x_mean_) / self.x_scale_).astype(np.float32)
 
-    def predict_distribution(self, X, n_samples=None) -> Predictive:
+    def predict_distribution(self, X, n_samples=None, calibrated=True) -> Predictive:
         """The posterior predictive distribution at `X` (a `tfbnn.Predictive`).
 
         Args:
             X: inputs, `(n, n_features)`.
             n_samples: posterior draws (default: the `n_samples` parameter). With
                 `random_state` set, the same draws are used on every call.
+            calibrated: after `calibrate`, return a `CalibratedPredictive`; False
+                gives the model's own predictive.
         """
         n_samples = _positive_int("n_samples", self.n_samples if n_samples is None else n_samples)
         xs = self._model_inputs(X)
         params = self.inference_.sample_params(xs, n_samples, seed=self.random_state)
-        return self._predictive(params)
+        predictive = self._predictive(params)
+        calibrator = getattr(self, "calibrator_", None)
+        if calibrated and calibrator is not None:
+            return CalibratedPredictive(predictive, calibrator)
+        return predictive
 
     def _predictive(self, params) -> Predictive:
         raise NotImplementedError
@@ -231,6 +379,8 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
         >>> mean.shape, bool((std > 0).all())
         ((64,), True)
     """
+
+    _calibration_methods = REGRESSION_CALIBRATION
 
     def _resolve_likelihood(self, n_targets):
         spec = "gaussian" if self.likelihood == "auto" else self.likelihood
@@ -280,7 +430,11 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
                           squeeze=self.y_ndim_ == 1, seed=self.random_state)
 
     def predict(self, X, return_std=False):
-        """Predictive mean at `X`; with `return_std=True`, also the total predictive std."""
+        """Predictive mean at `X`; with `return_std=True`, also the total predictive std.
+
+        Both are the model's own moments, also after `calibrate` (which changes
+        the predictive's quantiles and intervals, not its mean and std).
+        """
         dist = self.predict_distribution(X)
         return (dist.mean, dist.std) if return_std else dist.mean
 
@@ -292,6 +446,8 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
     (Bernoulli for two classes, Categorical otherwise), "bernoulli" or "categorical".
     Class labels may be numbers or strings and come back as given.
     """
+
+    _calibration_methods = CLASSIFICATION_CALIBRATION
 
     def _prepare_targets(self, y):
         y = np.asarray(y)
@@ -330,4 +486,4 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         return self.predict_distribution(X).predicted_class
 
 
-__all__ = ["BayesianClassifier", "BayesianRegressor"]
+__all__ = ["BayesianClassifier", "BayesianRegressor", "CalibratedPredictive", "CalibrationMethod"]

@@ -3,7 +3,9 @@
 Layout of a saved model folder::
 
     tfbnn.json       format name and version, estimator class and parameters,
-                     fitted state (scalers, classes, likelihood), inference config
+                     fitted state (scalers, classes, likelihood, and the calibrator
+                     fitted by `calibrate`: its class name and `get_config()`),
+                     inference config
     inference/       the inference method's own files (e.g. `model.keras`)
 
 Nothing is pickled. Saving writes into a temporary sibling folder and swaps it in
@@ -25,9 +27,13 @@ import numpy as np
 import tfbnn
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods, priors
+from tfbnn.calibration import ConformalRegressor, QuantileRecalibrator, TemperatureScaling
 
 FORMAT = "tfbnn-estimator"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2 added the calibrator. A model without one is written as version 1,
+which older tfbnn versions still read; they refuse a calibrated model rather
+than silently dropping its calibration."""
 CONFIG_FILE = "tfbnn.json"
 INFERENCE_DIR = "inference"
 
@@ -58,6 +64,49 @@ def _from_jsonable(value):
     return value
 
 
+# Calibrators by class name, and the estimators each one applies to.
+_CALIBRATORS = {
+    "QuantileRecalibrator": (QuantileRecalibrator, "BayesianRegressor"),
+    "ConformalRegressor": (ConformalRegressor, "BayesianRegressor"),
+    "TemperatureScaling": (TemperatureScaling, "BayesianClassifier"),
+}
+
+
+def _calibrator_to_json(calibrator) -> dict:
+    name = type(calibrator).__name__
+    if name not in _CALIBRATORS:
+        raise ValueError(f"Cannot save calibrator {name}; known: {list(_CALIBRATORS)}")
+    return {"class": name, "config": calibrator.get_config()}
+
+
+def _calibrator_from_json(data, estimator_name: str):
+    """Rebuilds a saved calibrator; a ValueError says what is wrong with the entry."""
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise ValueError("the calibrator entry must be {'class': ..., 'config': {...}}")
+    name = data.get("class")
+    if name not in _CALIBRATORS:
+        raise ValueError(f"unknown calibrator class {name!r}; known: {list(_CALIBRATORS)}")
+    cls, applies_to = _CALIBRATORS[name]
+    if applies_to != estimator_name:
+        raise ValueError(f"a {name} cannot calibrate a {estimator_name}")
+    calibrator = cls.from_config(data["config"])
+    if isinstance(calibrator, QuantileRecalibrator):
+        x = np.asarray(calibrator.pit_knots_, np.float64)
+        fx = np.asarray(calibrator.freq_knots_, np.float64)
+        valid = (x.ndim == 1 and x.shape == fx.shape and x.size >= 2
+                 and np.all(np.diff(x) >= 0) and np.all(np.diff(fx) >= 0)
+                 and np.all((x >= 0) & (x <= 1) & (fx >= 0) & (fx <= 1)))
+    elif isinstance(calibrator, ConformalRegressor):
+        scores = np.asarray(calibrator.scores_, np.float64)
+        valid = scores.ndim in (1, 2) and scores.shape[0] >= 1 and np.all(scores >= 0)
+    else:
+        temperature = calibrator.temperature_
+        valid = temperature is not None and np.isfinite(temperature) and temperature > 0
+    if not valid:
+        raise ValueError(f"the {name} entry holds invalid fitted values")
+    return calibrator
+
+
 def _labels_to_json(classes: np.ndarray) -> dict:
     return {"dtype": classes.dtype.str if classes.dtype.kind != "O" else "object",
             "values": classes.tolist()}
@@ -68,8 +117,15 @@ def _labels_from_json(data: dict) -> np.ndarray:
     return np.asarray(data["values"], dtype=dtype)
 
 
-def save_estimator(estimator, path) -> None:
-    """Writes a fitted estimator to the folder `path` (replacing what was there)."""
+def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
+    """Writes a fitted estimator to the folder `path` (replacing what was there).
+
+    Args:
+        estimator: a fitted `BayesianRegressor` or `BayesianClassifier`.
+        path: the model folder.
+        extra_files: file name -> text, written into the folder with the model
+            and swapped in with it (the command line's `cli.json`).
+    """
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "inference_")
@@ -89,9 +145,12 @@ def save_estimator(estimator, path) -> None:
     if hasattr(estimator, "feature_names_in_"):
         state["feature_names_in_"] = list(estimator.feature_names_in_)
     state["likelihood_"] = _jsonable(estimator.likelihood_)
+    calibrator = getattr(estimator, "calibrator_", None)
+    if calibrator is not None:
+        state["calibrator_"] = _calibrator_to_json(calibrator)
     config = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if calibrator is not None else 1,
         "tfbnn_version": tfbnn.__version__,
         "estimator": type(estimator).__name__,
         "params": {k: _jsonable(v) for k, v in estimator.get_params().items()},
@@ -104,6 +163,8 @@ def save_estimator(estimator, path) -> None:
         (staging / INFERENCE_DIR).mkdir()
         estimator.inference_.save(staging / INFERENCE_DIR)
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        for name, text in (extra_files or {}).items():
+            (staging / name).write_text(text)
         if path.exists():
             backup = path.with_name(f".{path.name}.old")
             shutil.rmtree(backup, ignore_errors=True)
@@ -158,6 +219,7 @@ def load(path):
         state = config["state"]
         likelihood = _from_jsonable(state.pop("likelihood_"))
         method_cls = inference_lib.INFERENCE.get(config["inference"]["name"])
+        calibrator = state.pop("calibrator_", None)
         method = method_cls.load(path / INFERENCE_DIR, config["inference"]["config"], likelihood)
     except (KeyError, TypeError) as err:
         raise ModelFileError(f"{path / CONFIG_FILE} is missing or has invalid entries: {err}") from None
@@ -165,6 +227,11 @@ def load(path):
         if isinstance(err, FileNotFoundError | ModelFileError):
             raise ModelFileError(f"{path}: {err}") from None
         raise ModelFileError(f"{path}: a weights file is corrupt or truncated ({err})") from None
+    if calibrator is not None:
+        try:
+            calibrator = _calibrator_from_json(calibrator, config["estimator"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelFileError(f"{path / CONFIG_FILE} has an invalid calibrator: {err}") from None
     for key in _ARRAY_STATE:
         if key in state:
             setattr(estimator, key, np.asarray(state[key], np.float64))
@@ -177,4 +244,6 @@ def load(path):
         estimator.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
     estimator.likelihood_ = likelihood
     estimator.inference_ = method
+    if calibrator is not None:
+        estimator.calibrator_ = calibrator
     return estimator

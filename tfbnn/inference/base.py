@@ -78,6 +78,8 @@ class Inference:
 def get(name: str, options: dict | None = None) -> Inference:
     """An inference method by registered name, with its keyword options."""
     cls = INFERENCE.get(name)
+    if options is not None and not isinstance(options, dict):
+        raise ValueError(f"inference_options must be a dict of keyword options, got {options!r}")
     options = dict(options or {})
     try:
         return cls(**options)
