@@ -159,6 +159,9 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
                       "config": estimator.inference_.get_config()},
     }
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's private 0700 would outlive the swap
     try:
         (staging / INFERENCE_DIR).mkdir()
         estimator.inference_.save(staging / INFERENCE_DIR)
