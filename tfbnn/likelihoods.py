@@ -205,8 +205,10 @@ class Categorical(Likelihood):
         return tfd.Categorical(logits=params)
 
     def log_prob(self, y, params):
-        y = tf.reshape(tf.cast(y, tf.int32), tf.shape(params)[:-1])
-        return self.distribution(params).log_prob(y)
+        y = tf.cast(y, tf.int32)
+        if y.shape.rank == params.shape.rank:  # a trailing label column of width 1
+            y = y[..., 0]
+        return self.distribution(params).log_prob(y)  # broadcasts, e.g. (1, B) against (S, B)
 
     def class_probs(self, params):
         return tf.math.softmax(params, axis=-1)

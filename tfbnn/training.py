@@ -97,10 +97,9 @@ class EpochRunner:
         program serves every `n_epochs <= k`, so a short last chunk costs no compile.
         """
         k = orders.shape[0]
-        nlls = tf.TensorArray(theta.dtype, size=k)
-        kls = tf.TensorArray(theta.dtype, size=k)
-        for i in range(k):  # defined entries everywhere, as XLA wants
-            nlls, kls = nlls.write(i, 0.0), kls.write(i, 0.0)
+        # Every entry defined up front, as XLA wants; one op, not k writes to trace.
+        nlls = tf.TensorArray(theta.dtype, size=k).unstack(tf.zeros([k], theta.dtype))
+        kls = tf.TensorArray(theta.dtype, size=k).unstack(tf.zeros([k], theta.dtype))
 
         def body(e, theta, adam, state, nlls, kls):
             theta, adam, state, nll, kl = self._epoch(

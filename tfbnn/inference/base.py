@@ -87,7 +87,17 @@ def get(name: str, options: dict | None = None) -> Inference:
         raise ValueError(f"Invalid inference_options for inference={name!r}: {err}") from None
 
 
-def seed_state(seed, n: int) -> list[tf.Tensor]:
-    """`n` seed-generator states derived from `seed`: fixed draws for repeatable predictions."""
+def seed_state(seed, model) -> list[tf.Tensor]:
+    """The model's non-trainable state with every seed generator set from `seed`.
+
+    Used for repeatable predictions: the same `seed` gives the same draws. Other
+    non-trainable values (e.g. normalisation statistics) are kept as they are.
+    """
     rng = np.random.default_rng(seed)
-    return [tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int64) for _ in range(n)]
+    state = []
+    for variable in model.non_trainable_variables:
+        if variable.path.endswith("seed_generator_state"):
+            state.append(tf.constant(rng.integers(0, 2**31 - 1, size=2), variable.dtype))
+        else:
+            state.append(tf.convert_to_tensor(variable))
+    return state

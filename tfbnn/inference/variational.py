@@ -131,8 +131,7 @@ def sample_with_seed(model, samplers: dict, x, n_samples: int, seed):
     if n_samples not in samplers:
         samplers[n_samples] = sampler(model, n_samples)
     functional = FunctionalModel(model)
-    state = functional.get_state() if seed is None else seed_state(
-        seed, len(model.non_trainable_variables))
+    state = functional.get_state() if seed is None else seed_state(seed, model)
     outputs, new_state = samplers[n_samples](tf.convert_to_tensor(x, tf.float32), state)
     if seed is None:
         functional.set_state(new_state)

@@ -1,5 +1,6 @@
 """Keras 3 layers for Bayesian neural networks."""
 
+from tfbnn.layers.dropout import MCDropout
 from tfbnn.layers.heads import LearnedScale
 from tfbnn.layers.sampling import sample_outputs, weight_samples
 from tfbnn.layers.variational import (
@@ -17,6 +18,7 @@ __all__ = [
     "DenseReparameterization",
     "DenseVariational",
     "LearnedScale",
+    "MCDropout",
     "sample_outputs",
     "set_kl_weight",
     "variational_layers",

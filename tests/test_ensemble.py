@@ -1,0 +1,161 @@
+"""tfbnn.inference.ensemble: M members trained as one program, wider in data gaps,
+behind the estimators and persistence, and strict about its options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfbnn
+from tfbnn import likelihoods
+from tfbnn.inference import INFERENCE
+from tfbnn.inference.ensemble import DeepEnsemble
+
+
+def gap_data(n: int = 200, seed: int = 0):
+    """`y = sin(x) + noise` with x in [-3, -1] and [1, 3]: nothing in between."""
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.uniform(-3, -1, n // 2), rng.uniform(1, 3, n // 2)])
+    return x[:, None], np.sin(x) + 0.1 * rng.normal(size=n)
+
+
+GAP = np.linspace(-0.5, 0.5, 11)[:, None]
+
+
+def gap_ratio(model, x) -> float:
+    """Mean epistemic variance in the gap over its mean on the training inputs."""
+    dist = model.predict_distribution(np.r_[GAP, x])
+    var = dist.epistemic_var
+    return float(var[: len(GAP)].mean() / var[len(GAP):].mean())
+
+
+@pytest.fixture(scope="module")
+def gap_ensemble():
+    x, y = gap_data()
+    model = tfbnn.BayesianRegressor(hidden_units=(50, 50), inference="ensemble", epochs=50,
+                                    random_state=0).fit(x, y)
+    return x, y, model
+
+
+def test_ensemble_is_registered():
+    assert INFERENCE.get("ensemble") is DeepEnsemble
+
+
+def test_epistemic_variance_is_larger_in_the_gap(gap_ensemble):
+    x, y, model = gap_ensemble
+    assert gap_ratio(model, x) > 2.0
+    assert model.score(x, y) > 0.9
+
+
+def test_members_differ_and_predict_as_an_equal_mixture(gap_ensemble):
+    x, _, model = gap_ensemble
+    method = model.inference_
+    assert method.thetas_.shape[0] == 5
+    assert len({tuple(t[:5]) for t in method.thetas_}) == 5
+    # Exactly the M members, whatever n_samples asks for.
+    xs = model._model_inputs(x[:7])
+    assert tuple(method.sample_params(xs, 100).shape) == (5, 7, 2)
+    assert tuple(method.sample_params(xs, 2).shape) == (5, 7, 2)
+    assert model.predict_distribution(x[:7]).n_draws == 5
+
+
+def test_estimator_save_load_round_trip(gap_ensemble, tmp_path):
+    x, _, model = gap_ensemble
+    mean, std = model.predict(x, return_std=True)
+    model.save(tmp_path / "ensemble")
+    assert (tmp_path / "ensemble" / "inference" / "model.keras").exists()
+    assert (tmp_path / "ensemble" / "inference" / "ensemble.npz").exists()
+    loaded = tfbnn.load(tmp_path / "ensemble")
+    assert loaded.inference_.get_config() == model.inference_.get_config()
+    mean2, std2 = loaded.predict(x, return_std=True)
+    np.testing.assert_allclose(mean2, mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std2, std, rtol=1e-5, atol=1e-6)
+
+
+def test_heteroscedastic_members_and_validation_data():
+    x, y = gap_data(64)
+    model = tfbnn.BayesianRegressor(
+        hidden_units=(8,), inference="ensemble", likelihood="heteroscedastic",
+        inference_options={"n_members": 3, "jit_compile": False}, epochs=3, validation_fraction=0.25,
+        random_state=1).fit(x, y)
+    assert isinstance(model.likelihood_, likelihoods.HeteroscedasticGaussian)
+    assert len(model.history_["val_nll"]) == 3
+    dist = model.predict_distribution(x)
+    assert dist.n_draws == 3 and np.all(dist.aleatoric_var > 0)
+
+
+def test_classifier_on_iris(tmp_path):
+    from sklearn.datasets import load_iris
+
+    x, y = load_iris(return_X_y=True)
+    model = tfbnn.BayesianClassifier(
+        hidden_units=(16,), inference="ensemble",
+        inference_options={"n_members": 3, "jit_compile": False},
+        epochs=30, learning_rate=1e-2, random_state=0).fit(x, y)
+    assert isinstance(model.likelihood_, likelihoods.Categorical)
+    assert model.score(x, y) > 0.85
+    assert model.predict_distribution(x).mutual_information.max() > 0
+    model.save(tmp_path / "iris")
+    np.testing.assert_allclose(tfbnn.load(tmp_path / "iris").predict_proba(x),
+                               model.predict_proba(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"n_members": 0}, r"n_members must be an integer >= 1, got 0"),
+    ({"n_members": 2.5}, r"n_members must be an integer >= 1, got 2.5"),
+    ({"adversarial_epsilon": 0.01}, r"Invalid inference_options for inference='ensemble'"),
+])
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        tfbnn.BayesianRegressor(inference="ensemble", inference_options=options).fit(
+            np.zeros((4, 1)), np.arange(4.0))
+
+
+def test_early_stopping_is_refused():
+    with pytest.raises(ValueError, match=r"Early stopping \(patience\) is not supported"):
+        tfbnn.BayesianRegressor(inference="ensemble", validation_fraction=0.25, patience=2,
+                                epochs=2).fit(np.zeros((8, 1)), np.arange(8.0))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_gap_variance_holds_across_seeds(seed):
+    x, y = gap_data()
+    model = tfbnn.BayesianRegressor(hidden_units=(50, 50), inference="ensemble", epochs=50,
+                                    random_state=seed).fit(x, y)
+    assert gap_ratio(model, x) > 1.0
+
+
+REGRESSION_LIKELIHOODS = ["gaussian", "heteroscedastic", "student_t", "poisson",
+                          likelihoods.Gaussian(scale=0.3)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["ensemble", "mc_dropout", "swag"])
+@pytest.mark.parametrize("likelihood", REGRESSION_LIKELIHOODS, ids=repr)
+def test_every_regression_likelihood(method, likelihood, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2))
+    y = rng.poisson(2.0, size=40).astype(float)
+    options = {"jit_compile": False, **({"swag_epochs": 2} if method == "swag" else {})}
+    model = tfbnn.BayesianRegressor(hidden_units=(4,), inference=method, likelihood=likelihood,
+                                    inference_options=options, epochs=2, n_samples=6,
+                                    random_state=0).fit(x, y)
+    dist = model.predict_distribution(x)
+    assert np.all(np.isfinite(dist.mean)) and np.all(np.isfinite(dist.var))
+    model.save(tmp_path / "m")
+    np.testing.assert_allclose(tfbnn.load(tmp_path / "m").predict(x), model.predict(x),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["ensemble", "mc_dropout", "swag"])
+def test_bernoulli_classifier(method):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2))
+    options = {"jit_compile": False, **({"swag_epochs": 2} if method == "swag" else {})}
+    model = tfbnn.BayesianClassifier(hidden_units=(4,), inference=method, epochs=2,
+                                     inference_options=options, random_state=0)
+    probs = model.fit(x, np.where(x[:, 0] > 0, "yes", "no")).predict_proba(x)
+    assert isinstance(model.likelihood_, likelihoods.Bernoulli)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
