@@ -78,7 +78,7 @@ class DenseVariational(keras.layers.Layer):
             raise ValueError(f"kl_weight must be a finite number >= 0, got {kl_weight!r}")
         if not 0 < float(posterior_scale_init) < 1e3:
             raise ValueError(
-                f"posterior_scale_init must be positive, got {posterior_scale_init!r}"
+                f"posterior_scale_init must be in (0, 1000), got {posterior_scale_init!r}"
             )
         self.units = int(units)
         self.activation = keras.activations.get(activation)
@@ -142,6 +142,8 @@ class DenseVariational(keras.layers.Layer):
         noises = [tf.reshape(part, shape)
                   for part, shape in zip(tf.split(flat, sizes), shapes)]
         outputs, kernel_sample = self._apply_kernel(inputs, kernel, noises[:n_kernel_noises])
+        if kernel_sample is None and not self.prior.has_closed_form_kl:
+            kernel_sample = self._sample(kernel)  # seeded, unlike the prior's own draw
         kl = self.prior.kl_divergence(kernel, kernel_sample)
         if self.use_bias:
             bias = self.bias_posterior()

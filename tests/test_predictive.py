@@ -1,0 +1,280 @@
+"""tfbnn.Predictive: the mixture's moments, quantiles and densities against hand computations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import optimize, special, stats
+
+from tfbnn import Predictive
+from tfbnn import likelihoods as L
+
+RNG = np.random.default_rng(0)
+S, B = 5, 4
+MIN_SCALE = 0.05
+HETERO = L.HeteroscedasticGaussian(min_scale=MIN_SCALE)
+HETERO_PARAMS = np.concatenate([RNG.normal(size=(S, B, 2)) * 2,   # locations, 2 targets
+                                RNG.normal(size=(S, B, 2))], axis=-1).astype("float32")
+
+
+def _loc_scale(params=HETERO_PARAMS):
+    params = params.astype(np.float64)
+    d = params.shape[-1] // 2
+    return params[..., :d], np.logaddexp(0.0, params[..., d:]) + MIN_SCALE
+
+
+def _mixture_cdf(y, loc, scale):
+    return np.mean(stats.norm.cdf(y, loc, scale))
+
+
+def _brute_quantile(q, loc, scale):
+    """Inverts the equal mixture of Normal(loc_s, scale_s) with a bracketing root finder."""
+    lo, hi = np.min(loc - 10 * scale), np.max(loc + 10 * scale)
+    return optimize.brentq(lambda y: _mixture_cdf(y, loc, scale) - q, lo, hi, xtol=1e-10)
+
+
+# -- regression moments ------------------------------------------------------------------
+
+
+def test_mean_and_variance_decomposition_against_a_hand_computation():
+    dist = Predictive(HETERO, HETERO_PARAMS)
+    loc, scale = _loc_scale()
+    np.testing.assert_allclose(dist.mean, loc.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dist.aleatoric_var, (scale**2).mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(dist.epistemic_var, loc.var(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dist.var, dist.aleatoric_var + dist.epistemic_var, rtol=1e-12)
+    np.testing.assert_allclose(dist.std, np.sqrt(dist.var), rtol=1e-12)
+    # The law of total variance: the variance of a huge sample from the mixture.
+    component = RNG.integers(0, S, size=200_000)
+    draws = loc[component, 0, 0] + scale[component, 0, 0] * RNG.standard_normal(200_000)
+    standard_error = np.std((draws - draws.mean()) ** 2) / math.sqrt(len(draws))
+    assert abs(draws.var() - dist.var[0, 0]) < 4 * standard_error
+
+
+def test_student_t_aleatoric_variance_includes_the_tails():
+    lik = L.StudentT(df=5.0, scale=0.5)
+    params = RNG.normal(size=(S, B, 1)).astype("float32")
+    dist = Predictive(lik, params)
+    np.testing.assert_allclose(dist.aleatoric_var, 0.25 * 5 / 3, rtol=1e-5)
+    np.testing.assert_allclose(dist.epistemic_var, params.astype(np.float64).var(axis=0),
+                               rtol=1e-4, atol=1e-7)
+
+
+def test_identical_draws_have_no_epistemic_variance():
+    params = np.repeat(HETERO_PARAMS[:1], S, axis=0)
+    dist = Predictive(HETERO, params)
+    np.testing.assert_allclose(dist.epistemic_var, 0.0, atol=1e-10)
+    np.testing.assert_allclose(dist.var, dist.aleatoric_var)
+
+
+# -- quantiles, intervals and the CDF of the mixture -----------------------------------------
+
+
+@pytest.mark.parametrize("q", [0.01, 0.025, 0.3, 0.5, 0.8, 0.975])
+def test_quantile_inverts_the_mixture_cdf(q):
+    dist = Predictive(HETERO, HETERO_PARAMS)
+    loc, scale = _loc_scale()
+    got = dist.quantile(q)
+    assert got.shape == (B, 2)
+    expected = np.array([[_brute_quantile(q, loc[:, b, j], scale[:, b, j]) for j in range(2)]
+                         for b in range(B)])
+    np.testing.assert_allclose(got, expected, atol=2e-4)
+    np.testing.assert_allclose(dist.cdf(got), q, atol=1e-4)
+
+
+def test_interval_is_the_central_quantiles():
+    dist = Predictive(HETERO, HETERO_PARAMS)
+    loc, scale = _loc_scale()
+    lower, upper = dist.interval(0.9)
+    for b in range(B):
+        for j in range(2):
+            assert abs(lower[b, j] - _brute_quantile(0.05, loc[:, b, j], scale[:, b, j])) < 2e-4
+            assert abs(upper[b, j] - _brute_quantile(0.95, loc[:, b, j], scale[:, b, j])) < 2e-4
+    narrow = dist.interval(0.5)
+    assert np.all(lower < narrow[0]) and np.all(narrow[1] < upper)
+
+
+def test_cdf_of_the_mixture():
+    dist = Predictive(HETERO, HETERO_PARAMS)
+    loc, scale = _loc_scale()
+    y = RNG.normal(size=(B, 2))
+    expected = stats.norm.cdf(y[None], loc, scale).mean(axis=0)
+    np.testing.assert_allclose(dist.cdf(y), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_poisson_quantile_is_the_smallest_count_reaching_q():
+    rates = np.array([[[2.0], [0.3]], [[5.0], [0.3]], [[3.5], [9.0]]])  # (S=3, B=2, 1)
+    dist = Predictive(L.Poisson(), np.log(rates))
+    np.testing.assert_allclose(dist.mean, rates.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(dist.var, rates.mean(axis=0) + rates.var(axis=0), rtol=1e-5)
+    for q in (0.05, 0.5, 0.9):
+        expected = [min(k for k in range(200)
+                        if stats.poisson.cdf(k, rates[:, b, 0]).mean() >= q) for b in range(2)]
+        np.testing.assert_array_equal(dist.quantile(q)[:, 0], expected)
+
+
+# -- densities ----------------------------------------------------------------------------
+
+
+def test_log_prob_is_the_log_mean_exp_of_the_components():
+    dist = Predictive(HETERO, HETERO_PARAMS)
+    loc, scale = _loc_scale()
+    y = RNG.normal(size=(B, 2))
+    per_draw = stats.norm.logpdf(y[None], loc, scale).sum(axis=-1)  # (S, B)
+    expected = special.logsumexp(per_draw, axis=0) - math.log(S)
+    got = dist.log_prob(y)
+    assert got.shape == (B,)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_log_prob_is_stable_far_in_the_tails():
+    dist = Predictive(L.Gaussian(scale=0.1), np.zeros((S, B, 1), "float32"))
+    got = dist.log_prob(np.full((B, 1), 5.0))
+    np.testing.assert_allclose(got, stats.norm.logpdf(5.0, 0.0, 0.1), rtol=1e-5)
+    assert np.all(np.isfinite(got))
+
+
+# -- the affine map to user units --------------------------------------------------------------
+
+
+def test_shift_and_scale_map_every_summary_to_user_units():
+    shift, scale = np.array([10.0, -3.0]), np.array([2.5, 0.3])  # Jacobian log(0.75) != 0
+    base = Predictive(HETERO, HETERO_PARAMS)
+    user = Predictive(HETERO, HETERO_PARAMS, shift=shift, scale=scale)
+    np.testing.assert_allclose(user.mean, shift + scale * base.mean, rtol=1e-10)
+    np.testing.assert_allclose(user.std, scale * base.std, rtol=1e-10)
+    np.testing.assert_allclose(user.aleatoric_var, scale**2 * base.aleatoric_var, rtol=1e-10)
+    np.testing.assert_allclose(user.epistemic_var, scale**2 * base.epistemic_var, rtol=1e-10)
+    np.testing.assert_allclose(user.quantile(0.2), shift + scale * base.quantile(0.2), rtol=1e-6)
+    z = RNG.normal(size=(B, 2))
+    y = shift + scale * z
+    np.testing.assert_allclose(user.cdf(y), base.cdf(z), rtol=1e-5)
+    # Densities pick up the Jacobian of the map.
+    np.testing.assert_allclose(user.log_prob(y), base.log_prob(z) - np.log(scale).sum(),
+                               rtol=1e-5)
+
+
+def test_squeeze_returns_one_value_per_input_for_a_single_target():
+    params = HETERO_PARAMS[..., [0, 2]]  # one target
+    full = Predictive(HETERO, params, shift=1.0, scale=3.0)
+    flat = Predictive(HETERO, params, shift=1.0, scale=3.0, squeeze=True)
+    assert full.mean.shape == (B, 1) and flat.mean.shape == (B,)
+    np.testing.assert_allclose(flat.std, full.std[:, 0])
+    np.testing.assert_allclose(flat.quantile(0.7), full.quantile(0.7)[:, 0])
+    y = RNG.normal(size=B)
+    np.testing.assert_allclose(flat.log_prob(y), full.log_prob(y[:, None]))
+    assert flat.samples.shape == (S, B)
+
+
+def test_samples_are_seeded_and_follow_the_predictive():
+    params = np.zeros((4000, 1, 1), "float32")
+    dist = Predictive(L.Gaussian(scale=1.0), params, shift=2.0, scale=3.0, seed=1)
+    draws = dist.samples
+    assert draws.shape == (4000, 1, 1)
+    np.testing.assert_array_equal(draws, Predictive(L.Gaussian(scale=1.0), params, shift=2.0,
+                                                    scale=3.0, seed=1).samples)
+    assert abs(draws.mean() - 2.0) < 4 * 3.0 / math.sqrt(4000)
+    assert abs(draws.std() / 3.0 - 1) < 4 / math.sqrt(2 * 4000)
+
+
+# -- classification ------------------------------------------------------------------------
+
+
+def _entropy(p):
+    return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=-1)
+
+
+def test_categorical_probabilities_and_uncertainty_decomposition():
+    logits = RNG.normal(size=(S, B, 3)).astype("float32") * 2
+    dist = Predictive(L.Categorical(3), logits, classes=np.array(["a", "b", "c"]))
+    p = special.softmax(logits.astype(np.float64), axis=-1)
+    mean_p = p.mean(axis=0)
+    np.testing.assert_allclose(dist.probs, mean_p, rtol=1e-5)
+    np.testing.assert_allclose(dist.mean, mean_p, rtol=1e-5)
+    np.testing.assert_allclose(dist.entropy, _entropy(mean_p), rtol=1e-5)
+    np.testing.assert_allclose(dist.expected_entropy, _entropy(p).mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(dist.mutual_information,
+                               _entropy(mean_p) - _entropy(p).mean(axis=0), rtol=1e-4, atol=1e-7)
+    assert np.all(dist.mutual_information > 0)
+    np.testing.assert_array_equal(dist.predicted_class, np.array(["a", "b", "c"])[mean_p.argmax(1)])
+    labels = np.array(["c", "a", "a", "b"])
+    index = np.array([2, 0, 0, 1])
+    np.testing.assert_allclose(dist.log_prob(labels), np.log(mean_p[np.arange(B), index]),
+                               rtol=1e-5)
+
+
+def test_bernoulli_probabilities_cover_both_classes():
+    logits = RNG.normal(size=(S, B, 1)).astype("float32")
+    dist = Predictive(L.Bernoulli(), logits, classes=np.array([3, 7]))
+    p1 = special.expit(logits[..., 0].astype(np.float64)).mean(axis=0)
+    np.testing.assert_allclose(dist.probs, np.stack([1 - p1, p1], axis=1), rtol=1e-5)
+    np.testing.assert_allclose(dist.log_prob(np.array([7, 3, 3, 7])),
+                               np.log([p1[0], 1 - p1[1], 1 - p1[2], p1[3]]), rtol=1e-5)
+    assert set(np.unique(dist.samples)) <= {3, 7}
+    assert dist.samples.shape == (S, B)
+
+
+def test_mutual_information_vanishes_when_all_draws_agree_and_is_log2_when_they_split():
+    agree = np.repeat(RNG.normal(size=(1, B, 3)), S, axis=0).astype("float32")
+    dist = Predictive(L.Categorical(3), agree)
+    np.testing.assert_allclose(dist.mutual_information, 0.0, atol=1e-6)
+    np.testing.assert_allclose(dist.entropy, dist.expected_entropy, rtol=1e-6)
+    # Two confident draws that disagree: all the uncertainty is epistemic.
+    split = np.array([[[30.0, -30.0]], [[-30.0, 30.0]]], "float32")
+    dist = Predictive(L.Categorical(2), split)
+    np.testing.assert_allclose(dist.mutual_information, math.log(2), rtol=1e-6)
+    np.testing.assert_allclose(dist.expected_entropy, 0.0, atol=1e-10)
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("q", [0.0, 1.0, -0.1, 1.5, math.nan])
+def test_quantile_outside_the_unit_interval_raises(q):
+    dist = Predictive(HETERO, HETERO_PARAMS)
+    with pytest.raises(ValueError, match=f"q must be strictly between 0 and 1, got {q!r}"):
+        dist.quantile(q)
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 95])
+def test_interval_level_outside_the_unit_interval_raises(level):
+    with pytest.raises(ValueError, match="level must be strictly between 0 and 1"):
+        Predictive(HETERO, HETERO_PARAMS).interval(level)
+
+
+@pytest.mark.parametrize("attribute", ["aleatoric_var", "epistemic_var", "var", "std"])
+def test_regression_properties_raise_on_a_classifier(attribute):
+    dist = Predictive(L.Categorical(3), np.zeros((S, B, 3), "float32"))
+    with pytest.raises(AttributeError, match="regression predictives only"):
+        getattr(dist, attribute)
+
+
+@pytest.mark.parametrize("method", ["quantile", "cdf"])
+def test_regression_methods_raise_on_a_classifier(method):
+    dist = Predictive(L.Bernoulli(), np.zeros((S, B, 1), "float32"))
+    with pytest.raises(AttributeError, match="regression predictives only"):
+        getattr(dist, method)(0.5)
+    with pytest.raises(AttributeError, match="regression predictives only"):
+        dist.interval(0.9)
+
+
+@pytest.mark.parametrize("attribute",
+                         ["probs", "entropy", "expected_entropy", "mutual_information",
+                          "predicted_class"])
+def test_classification_properties_raise_on_a_regressor(attribute):
+    with pytest.raises(AttributeError, match="classification predictives only"):
+        getattr(Predictive(HETERO, HETERO_PARAMS), attribute)
+
+
+def test_unknown_class_labels_raise():
+    dist = Predictive(L.Categorical(3), np.zeros((S, B, 3), "float32"),
+                      classes=np.array(["a", "b", "c"]))
+    with pytest.raises(ValueError, match=r"Unknown class label 'z'; known: \['a', 'b', 'c'\]"):
+        dist.log_prob(np.array(["a", "z", "b", "c"]))
+
+
+def test_params_must_be_three_dimensional():
+    with pytest.raises(ValueError, match=r"params must have shape \(S, B, k\), got \(4, 2\)"):
+        Predictive(HETERO, np.zeros((4, 2), "float32"))

@@ -1,0 +1,241 @@
+"""tfbnn.training.train: the compiled training loop, early stopping, divergence, reuse."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfbnn import likelihoods, models, training
+from tfbnn.layers import variational_layers
+from tfbnn.training import NonFiniteLossError, runner_for, train
+
+LIKELIHOOD = likelihoods.Gaussian(trainable=True)
+N = 64
+
+
+def _data(seed=0, slope=2.0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(N, 2)).astype("float32")
+    y = (slope * x[:, :1] - x[:, 1:] + 0.1 * rng.normal(size=(N, 1))).astype("float32")
+    return x, y
+
+
+def _model(seed=0, hidden_units=(8,), **kwargs):
+    return models.bayesian_mlp(2, LIKELIHOOD, hidden_units=hidden_units, estimator="flipout",
+                               kl_weight=1 / N, seed=seed, **kwargs)
+
+
+def _weights(model):
+    return [np.array(v) for v in model.variables]  # trainable weights and seed states
+
+
+def _assert_weights_equal(model, weights):
+    for now, before in zip(_weights(model), weights, strict=True):
+        np.testing.assert_array_equal(now, before)
+
+
+# -- what train reports ------------------------------------------------------------------
+
+
+def test_history_reports_nll_and_kl_separately_as_the_model_computes_them():
+    # A vanishing learning rate and posterior scale leave the weights at their
+    # means: every epoch's KL term is kl_weight * KL at the initial weights and
+    # the NLL is that of the deterministic network.
+    x, y = _data()
+    model = _model(posterior_scale_init=1e-6)
+    history = train(model, LIKELIHOOD, x, y, epochs=3, batch_size=16, learning_rate=1e-12,
+                    seed=0, verbose=0, jit_compile=False)
+    kl = sum(
+        layer.kl_weight * (float(layer.prior.kl_divergence(layer.kernel_posterior()))
+                           + float(layer.prior.kl_divergence(layer.bias_posterior())))
+        for layer in variational_layers(model)
+    )
+    nll = -float(tf.reduce_mean(LIKELIHOOD.log_prob(y, model(x))))
+    assert len(history.nll) == len(history.kl) == len(history.loss) == 3
+    np.testing.assert_allclose(history.kl, kl, rtol=1e-4)
+    np.testing.assert_allclose(history.nll, nll, rtol=1e-3)
+    np.testing.assert_allclose(history.loss, np.add(history.nll, history.kl), rtol=1e-6)
+    assert history.val_nll == [] and history.stopped_epoch is None
+
+
+def test_training_decreases_the_loss_and_updates_the_model():
+    x, y = _data()
+    model = _model()
+    before = _weights(model)
+    history = train(model, LIKELIHOOD, x, y, epochs=40, batch_size=16, learning_rate=1e-2,
+                    seed=0, verbose=0)
+    assert len(history.nll) == 40
+    assert all(np.isfinite(history.loss))
+    # The KL term (weights starting with tiny posterior scales) decreases slowly.
+    assert np.mean(history.nll[-5:]) < 0.5 * np.mean(history.nll[:5])
+    assert np.mean(history.loss[-5:]) < np.mean(history.loss[:5])
+    assert all(k > 0 for k in history.kl)
+    # The KL term is part of the objective: it falls as the posterior widens.
+    assert history.kl[-1] < 0.8 * history.kl[0]
+    assert not np.allclose(_weights(model)[0], before[0])
+    # The fit is real: the predictive mean is close to the targets.
+    mean = LIKELIHOOD.distribution(model(x)).mean().numpy()
+    assert np.sqrt(np.mean((mean - y) ** 2)) < 0.5 * np.std(y)
+
+
+def test_progress_bar_is_shown_only_when_verbose(capsys):
+    x, y = _data()
+    train(_model(), LIKELIHOOD, x, y, epochs=2, batch_size=16, verbose=1, jit_compile=False)
+    assert "2/2" in capsys.readouterr().out
+    train(_model(), LIKELIHOOD, x, y, epochs=2, batch_size=16, verbose=0, jit_compile=False)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"epochs": 0}, "epochs must be >= 1, got 0"),
+        ({"epochs": 2, "batch_size": 0}, "batch_size must be >= 1, got 0"),
+        ({"epochs": 2, "learning_rate": 0.0}, "learning_rate must be a positive number, got 0.0"),
+        ({"epochs": 2, "learning_rate": float("nan")}, "learning_rate must be .*got nan"),
+    ],
+)
+def test_invalid_settings_raise(kwargs, message):
+    x, y = _data()
+    with pytest.raises(ValueError, match=message):
+        train(_model(), LIKELIHOOD, x, y, verbose=0, **kwargs)
+
+
+# -- epochs per compiled call ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("steps", [1, 3, 16, 250, 999, 1000, 1001, 5000])
+def test_epochs_per_call_is_about_a_thousand_steps(steps):
+    k = training._epochs_per_call(steps)
+    assert k >= 1
+    assert k == 1 or k * steps <= 1000
+    assert (k + 1) * steps > 1000  # the most epochs within the budget
+
+
+class _RecordWeights(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([np.array(w) for w in self.model.get_weights()])
+
+
+def test_chunked_epochs_give_the_same_result_as_one_epoch_per_call(monkeypatch):
+    # Callbacks force one epoch per compiled call; without them, several epochs
+    # run per call (here 4 + a short last chunk of 2). The data orders and
+    # updates must be the same either way, and exactly `epochs` are run.
+    x, y = _data()
+    per_epoch, chunked = _model(), _model()
+    recorder = _RecordWeights()
+    h1 = train(per_epoch, LIKELIHOOD, x, y, epochs=6, batch_size=16, seed=3, verbose=0,
+               callbacks=[recorder], jit_compile=False)
+    monkeypatch.setattr(training, "_epochs_per_call", lambda *args, **kwargs: 4)
+    h2 = train(chunked, LIKELIHOOD, x, y, epochs=6, batch_size=16, seed=3, verbose=0,
+               jit_compile=False)
+    assert len(recorder.weights) == 6 and len(h2.loss) == 6
+    np.testing.assert_allclose(h1.loss, h2.loss, rtol=1e-5)
+    for a, b in zip(_weights(per_epoch), _weights(chunked), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# -- validation and early stopping ----------------------------------------------------------
+
+
+def test_validation_nll_is_reported_every_epoch_without_early_stopping():
+    x, y = _data()
+    xv, yv = _data(seed=1)
+    history = train(_model(), LIKELIHOOD, x, y, epochs=5, batch_size=16, validation_data=(xv, yv),
+                    seed=0, verbose=0, jit_compile=False)
+    assert len(history.val_nll) == 5 and all(np.isfinite(history.val_nll))
+    assert history.stopped_epoch is None
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    # Validation targets follow the opposite slope: fitting the training data
+    # makes the validation NLL worse, so training must stop early.
+    x, y = _data(slope=2.0)
+    x_val, y_val = _data(seed=1, slope=-2.0)
+    model = _model()
+    recorder = _RecordWeights()
+    history = train(model, LIKELIHOOD, x, y, epochs=200, batch_size=16, learning_rate=1e-2,
+                    validation_data=(x_val, y_val), patience=3, seed=0, verbose=0,
+                    callbacks=[recorder], jit_compile=False)
+    assert history.stopped_epoch is not None and history.stopped_epoch < 200
+    assert len(history.val_nll) == len(history.nll) == history.stopped_epoch
+    best = int(np.argmin(history.val_nll))
+    assert history.stopped_epoch == best + 1 + 3  # patience epochs without improvement
+    for now, at_best in zip(model.get_weights(), recorder.weights[best], strict=True):
+        np.testing.assert_array_equal(now, at_best)
+    assert not np.allclose(model.get_weights()[0], recorder.weights[-1][0])
+
+
+# -- divergence -------------------------------------------------------------------------------
+
+
+def test_non_finite_loss_raises_and_leaves_the_weights_untouched():
+    x, y = _data()
+    model = _model()
+    before = _weights(model)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite at epoch 1 \(nll=.*learning_rate"):
+        train(model, LIKELIHOOD, x, y * 1e30, epochs=5, batch_size=16, seed=0, verbose=0,
+              jit_compile=False)
+    _assert_weights_equal(model, before)
+
+
+def test_divergence_after_good_epochs_also_leaves_the_weights_as_before_training():
+    # One step per epoch: epoch 1 is evaluated at the initial weights, then the
+    # huge step sends them to infinity. With validation data the Keras model is
+    # updated every epoch, so this checks that the update is undone.
+    x, y = _data()
+    model = _model()
+    before = _weights(model)
+    with pytest.raises(NonFiniteLossError, match="non-finite at epoch 2.*learning_rate"):
+        train(model, LIKELIHOOD, x, y, epochs=5, batch_size=N, learning_rate=1e30,
+              validation_data=(x, y), seed=0, verbose=0, jit_compile=False)
+    _assert_weights_equal(model, before)
+
+
+def test_non_finite_loss_error_is_a_floating_point_error():
+    assert issubclass(NonFiniteLossError, FloatingPointError)
+
+
+# -- compiled code is shared across models of one architecture -------------------------------
+
+
+def test_runner_is_reused_across_models_of_the_same_architecture(monkeypatch):
+    x, y = _data()
+    first, second, twin = _model(seed=1), _model(seed=2), _model(seed=2)
+    runner = runner_for(first, LIKELIHOOD, 16, jit_compile=False)
+    assert runner_for(second, LIKELIHOOD, 16, jit_compile=False) is runner
+    assert runner_for(_model(hidden_units=(4,)), LIKELIHOOD, 16, jit_compile=False) is not runner
+    assert runner_for(first, likelihoods.Gaussian(), 16, jit_compile=False) is not runner
+    assert runner_for(first, LIKELIHOOD, 8, jit_compile=False) is not runner
+
+    train(first, LIKELIHOOD, x, y, epochs=3, batch_size=16, seed=0, verbose=0, jit_compile=False)
+    traces = runner.run_epochs.experimental_get_tracing_count()
+    h_shared = train(second, LIKELIHOOD, x, y, epochs=3, batch_size=16, seed=0, verbose=0,
+                     jit_compile=False)
+    assert runner.run_epochs.experimental_get_tracing_count() == traces, "retraced"
+
+    # The shared runner (built from `first`) trains `second` exactly as a runner
+    # built from `second`'s twin trains the twin.
+    monkeypatch.setattr(training, "_RUNNERS", {})
+    h_own = train(twin, LIKELIHOOD, x, y, epochs=3, batch_size=16, seed=0, verbose=0,
+                  jit_compile=False)
+    assert training._RUNNERS[next(iter(training._RUNNERS))] is not runner
+    np.testing.assert_allclose(h_shared.loss, h_own.loss, rtol=1e-6)
+    for a, b in zip(_weights(second), _weights(twin), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_runner_serves_different_epoch_counts():
+    # A second chunk length relaxes the compiled input shape; the epoch count
+    # must then be read at run time (this used to fail on the second fit).
+    x, y = _data()
+    for epochs in (2, 3, 4):
+        history = train(_model(), LIKELIHOOD, x, y, epochs=epochs, batch_size=16, verbose=0,
+                        jit_compile=False)
+        assert len(history.nll) == epochs
