@@ -205,6 +205,7 @@ class Categorical(Likelihood):
         return tfd.Categorical(logits=params)
 
     def log_prob(self, y, params):
+        params = tf.convert_to_tensor(params)
         y = tf.cast(y, tf.int32)
         if y.shape.rank == params.shape.rank:  # a trailing label column of width 1
             y = y[..., 0]
