@@ -75,6 +75,37 @@ class Inference:
         raise NotImplementedError
 
 
+def train_options(settings: FitSettings, jit_compile: bool) -> dict:
+    """The keyword arguments of `tfbnn.training.train` that come from the settings."""
+    return {
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        "learning_rate": settings.learning_rate,
+        "seed": settings.seed,
+        "verbose": settings.verbose,
+        "jit_compile": jit_compile,
+    }
+
+
+def validation_split(x, y, settings: FitSettings):
+    """Holds out `validation_fraction` of the rows (at random) to monitor training.
+
+    Returns `(x_train, y_train, (x_val, y_val) or None)`.
+    """
+    fraction = settings.validation_fraction
+    if not fraction:
+        return x, y, None
+    n_val = int(round(fraction * len(x)))
+    if n_val < 1 or n_val >= len(x):
+        raise ValueError(
+            f"validation_fraction={fraction} leaves no rows for training or validation "
+            f"out of {len(x)}"
+        )
+    order = np.random.default_rng(settings.seed).permutation(len(x))
+    val, tr = order[:n_val], order[n_val:]
+    return x[tr], y[tr], (x[val], y[val])
+
+
 def get(name: str, options: dict | None = None) -> Inference:
     """An inference method by registered name, with its keyword options."""
     cls = INFERENCE.get(name)

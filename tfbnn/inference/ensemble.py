@@ -18,8 +18,7 @@ import tensorflow as tf
 from tfbnn import likelihoods as lik
 from tfbnn import models
 from tfbnn.functional import FunctionalModel
-from tfbnn.inference.base import INFERENCE, FitSettings, Inference
-from tfbnn.inference.variational import _validation_split
+from tfbnn.inference.base import INFERENCE, FitSettings, Inference, train_options, validation_split
 from tfbnn.training import train
 
 MODEL_FILE = "model.keras"
@@ -68,18 +67,6 @@ def network(n_features: int, n_targets: int, likelihood, settings: FitSettings, 
         name=name,
         seed=seed,
     )
-
-
-def train_options(settings: FitSettings, jit_compile: bool) -> dict:
-    """The keyword arguments of `tfbnn.training.train` that come from the settings."""
-    return {
-        "epochs": settings.epochs,
-        "batch_size": settings.batch_size,
-        "learning_rate": settings.learning_rate,
-        "seed": settings.seed,
-        "verbose": settings.verbose,
-        "jit_compile": jit_compile,
-    }
 
 
 class ParamsMap:
@@ -160,7 +147,7 @@ class DeepEnsemble(Inference):
                 "Early stopping (patience) is not supported with inference='ensemble': the "
                 "members train as one program; set patience=None"
             )
-        x_train, y_train, validation = _validation_split(x, y, settings)
+        x_train, y_train, validation = validation_split(x, y, settings)
         if settings.seed is None:
             seeds = np.random.default_rng().integers(0, 2**20, self.n_members) * SEED_STRIDE
         else:

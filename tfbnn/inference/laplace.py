@@ -60,7 +60,7 @@ from tfbnn import likelihoods as lik
 from tfbnn import models, priors
 from tfbnn._options import check_option
 from tfbnn.functional import FunctionalModel
-from tfbnn.inference.base import INFERENCE, FitSettings, Inference
+from tfbnn.inference.base import INFERENCE, FitSettings, Inference, train_options, validation_split
 from tfbnn.inference.curvature import (
     BLOCK_FLOATS,
     STRUCTURES,
@@ -69,7 +69,6 @@ from tfbnn.inference.curvature import (
     output_terms,
     tune_prior_precision,
 )
-from tfbnn.inference.variational import _validation_split
 from tfbnn.training import train
 
 MODEL_FILE = "model.keras"
@@ -337,7 +336,7 @@ class LaplaceInference(Inference):
             layer_shapes(x.shape[1], settings.hidden_units, n_outputs, self.subset_of_weights),
             n_outputs,
         )
-        x_train, y_train, validation = _validation_split(x, y, settings)
+        x_train, y_train, validation = validation_split(x, y, settings)
         # Mean NLL + alpha/(2N) ||w||^2 is the negative log posterior divided by N.
         decay = keras.regularizers.L2(alpha / (2.0 * len(x_train)))
         model = models.mlp(
@@ -351,20 +350,8 @@ class LaplaceInference(Inference):
             kernel_regularizer=decay,
             bias_regularizer=decay,
         )
-        history = train(
-            model,
-            likelihood,
-            x_train,
-            y_train,
-            epochs=settings.epochs,
-            batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
-            validation_data=validation,
-            patience=settings.patience,
-            seed=settings.seed,
-            verbose=settings.verbose,
-            jit_compile=self.jit_compile,
-        )
+        history = train(model, likelihood, x_train, y_train, validation_data=validation,
+                        patience=settings.patience, **train_options(settings, self.jit_compile))
         self.model, self.likelihood = model, likelihood
         self._setup()
         self._fit_posterior(x_train, y_train.astype(np.float64), alpha)

@@ -6,15 +6,20 @@ from pathlib import Path
 
 import keras
 
-from tfbnn.inference.base import INFERENCE, FitSettings, Inference
+from tfbnn.inference.base import (
+    INFERENCE,
+    FitSettings,
+    Inference,
+    train_options,
+    validation_split,
+)
 from tfbnn.inference.ensemble import (
     MODEL_FILE,
     check_float,
     check_likelihood,
     load_model,
-    train_options,
 )
-from tfbnn.inference.variational import _validation_split, sample_with_seed
+from tfbnn.inference.variational import sample_with_seed
 from tfbnn.layers.dropout import MCDropout
 from tfbnn.models import check_hidden_units
 from tfbnn.training import train
@@ -113,7 +118,7 @@ class MCDropoutInference(Inference):
 
     def fit(self, x, y, likelihood, settings: FitSettings):
         check_likelihood(likelihood)
-        x_train, y_train, validation = _validation_split(x, y, settings)
+        x_train, y_train, validation = validation_split(x, y, settings)
         kernel_decay, bias_decay = self.weight_decay(len(x_train))
         model = dropout_mlp(
             x.shape[1], likelihood, y.shape[1],

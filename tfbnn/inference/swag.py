@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tfbnn.inference.base import INFERENCE, FitSettings, Inference
+from tfbnn.inference.base import (
+    INFERENCE,
+    FitSettings,
+    Inference,
+    train_options,
+    validation_split,
+)
 from tfbnn.inference.ensemble import (
     MODEL_FILE,
     ParamsMap,
@@ -18,9 +24,7 @@ from tfbnn.inference.ensemble import (
     check_params_size,
     load_model,
     network,
-    train_options,
 )
-from tfbnn.inference.variational import _validation_split
 from tfbnn.training import train
 
 SWAG_FILE = "swag.npz"
@@ -145,7 +149,7 @@ class SWAG(Inference):
 
     def fit(self, x, y, likelihood, settings: FitSettings):
         check_likelihood(likelihood)
-        x_train, y_train, validation = _validation_split(x, y, settings)
+        x_train, y_train, validation = validation_split(x, y, settings)
         model = network(x.shape[1], y.shape[1], likelihood, settings, seed=settings.seed,
                         name="swag_mlp")
         options = train_options(settings, self.jit_compile)

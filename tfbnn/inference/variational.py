@@ -5,12 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfbnn import models
 from tfbnn.functional import FunctionalModel
-from tfbnn.inference.base import INFERENCE, FitSettings, Inference, seed_state
+from tfbnn.inference.base import (
+    INFERENCE,
+    FitSettings,
+    Inference,
+    seed_state,
+    train_options,
+    validation_split,
+)
 from tfbnn.layers.sampling import split_samples, weight_samples
 from tfbnn.training import train
 
@@ -52,7 +58,7 @@ class VariationalInference(Inference):
         }
 
     def fit(self, x, y, likelihood, settings: FitSettings):
-        x_train, y_train, validation = _validation_split(x, y, settings)
+        x_train, y_train, validation = validation_split(x, y, settings)
         model = models.bayesian_mlp(
             x.shape[1],
             likelihood,
@@ -65,20 +71,8 @@ class VariationalInference(Inference):
             posterior_scale_init=self.posterior_scale_init,
             seed=settings.seed,
         )
-        history = train(
-            model,
-            likelihood,
-            x_train,
-            y_train,
-            epochs=settings.epochs,
-            batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
-            validation_data=validation,
-            patience=settings.patience,
-            seed=settings.seed,
-            verbose=settings.verbose,
-            jit_compile=self.jit_compile,
-        )
+        history = train(model, likelihood, x_train, y_train, validation_data=validation,
+                        patience=settings.patience, **train_options(settings, self.jit_compile))
         self.model, self.likelihood, self._samplers = model, likelihood, {}
         return history.as_dict()
 
@@ -91,22 +85,6 @@ class VariationalInference(Inference):
     def _restore(self, directory: Path) -> None:
         self.model = keras.saving.load_model(Path(directory) / MODEL_FILE, safe_mode=True)
         self._samplers = {}
-
-
-def _validation_split(x, y, settings: FitSettings):
-    """Holds out `validation_fraction` of the rows (at random) for early stopping."""
-    fraction = settings.validation_fraction
-    if not fraction:
-        return x, y, None
-    n_val = int(round(fraction * len(x)))
-    if n_val < 1 or n_val >= len(x):
-        raise ValueError(
-            f"validation_fraction={fraction} leaves no rows for training or validation "
-            f"out of {len(x)}"
-        )
-    order = np.random.default_rng(settings.seed).permutation(len(x))
-    val, tr = order[:n_val], order[n_val:]
-    return x[tr], y[tr], (x[val], y[val])
 
 
 def sampler(model, n_samples: int):
