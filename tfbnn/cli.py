@@ -40,6 +40,7 @@ import pandas as pd
 import tfbnn
 from tfbnn import inference, priors
 from tfbnn._options import Task
+from tfbnn.benchmarks.uci import add_benchmark_parser
 from tfbnn.data import tabular
 from tfbnn.estimators import (
     CLASSIFICATION_CALIBRATION,
@@ -338,7 +339,7 @@ def add_demo_parser(subparsers) -> None:
 
 
 SUBCOMMANDS = [add_fit_parser, add_calibrate_parser, add_predict_parser, add_evaluate_parser,
-               add_demo_parser]
+               add_demo_parser, add_benchmark_parser]
 """The functions that add each subcommand, in the order `tfbnn --help` lists them."""
 
 
