@@ -1,0 +1,198 @@
+"""HMC / NUTS: exactness against the closed-form linear posterior, the estimator path,
+diagnostics and option validation.
+
+Fits that share an architecture, likelihood and data shape share compiled programs
+(the chain runner cache), so the linear-model tests reuse one trace. The default run
+uses plain TensorFlow graphs (`jit_compile=False`); the XLA path runs in the slow
+tests and in `benchmarks/bench_hmc.py`.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfbnn
+from tfbnn import likelihoods as lik
+from tfbnn import priors
+from tfbnn.inference import diagnostics as diag
+from tfbnn.inference import get as get_inference
+from tfbnn.inference.base import FitSettings
+from tfbnn.inference.hmc import HamiltonianMonteCarlo, LogPosterior, build_network
+
+NOISE = 0.5
+LINEAR = FitSettings(hidden_units=(), prior=priors.Normal(0.0, 1.0), seed=0)
+
+
+@pytest.fixture(scope="module")
+def linear_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 3)).astype(np.float32)
+    y = (x @ np.array([0.8, -0.5, 0.3]) + 0.2 + NOISE * rng.normal(size=30)).astype(np.float32)
+    return x, y[:, None]
+
+
+def closed_form_posterior(x, y, noise, prior_scale=1.0):
+    """Mean and covariance of `[w, b]` for `y = x w + b + N(0, noise^2)`, `N(0, s^2)` prior."""
+    phi = np.hstack([x, np.ones((len(x), 1))]).astype(np.float64)
+    precision = np.eye(phi.shape[1]) / prior_scale**2 + phi.T @ phi / noise**2
+    cov = np.linalg.inv(precision)
+    return cov @ phi.T @ y[:, 0].astype(np.float64) / noise**2, cov
+
+
+@pytest.mark.parametrize("options", [
+    # Plain graphs in the default run: XLA's compile of NUTS alone takes 10-30 s here.
+    {"jit_compile": False},
+    pytest.param({}, marks=pytest.mark.slow),
+    pytest.param({"kernel": "hmc", "num_leapfrog_steps": 3}, marks=pytest.mark.slow),
+    pytest.param({"mass_matrix": "identity", "num_warmup": 300, "num_samples": 500,
+                  "thin": 2}, marks=pytest.mark.slow),
+])
+def test_matches_closed_form_linear_posterior(linear_data, options):
+    x, y = linear_data
+    options = {"n_chains": 4, "num_warmup": 150, "num_samples": 200, **options}
+    method = HamiltonianMonteCarlo(**options)
+    method.fit(x, y, lik.Gaussian(scale=NOISE), LINEAR)
+    mean, cov = closed_form_posterior(x, y, NOISE)
+    draws = method.draws_.reshape(-1, 4).astype(np.float64)  # kernel (3, 1), then bias
+    sd = np.sqrt(np.diag(cov))
+    # Monte-Carlo standard errors from effective sample sizes (capped at the number of
+    # draws: antithetic HMC chains can exceed it for the mean but not for the
+    # variance): of the mean sd / sqrt(ESS), of the variance about
+    # var * sqrt(2 / ESS of the squared deviations) for Gaussian draws.
+    ess = np.minimum(diag.effective_sample_size(method.draws_), len(draws))
+    squares = (method.draws_ - mean) ** 2
+    ess_var = np.minimum(diag.effective_sample_size(squares), len(draws))
+    z_mean = (draws.mean(0) - mean) / (sd / np.sqrt(ess))
+    assert np.all(np.abs(z_mean) < 4.5), z_mean
+    z_var = (draws.var(0) - sd**2) / (sd**2 * np.sqrt(2.0 / ess_var))
+    assert np.all(np.abs(z_var) < 4.5), z_var
+    corr = np.corrcoef(draws.T)
+    exact_corr = cov / np.outer(sd, sd)
+    assert np.max(np.abs(corr - exact_corr)) < 4.5 / np.sqrt(ess.min())
+    d = method.diagnostics_
+    assert d["rhat_params_max"] < diag.RHAT_THRESHOLD and d["n_divergences"] == 0
+    assert 0.5 < d["acceptance_rate"] <= 1.0
+
+
+def test_unmixed_chains_warn(linear_data):
+    x, y = linear_data
+    # Chains started at prior draws that barely move: no warm-up, one tiny leapfrog step.
+    method = HamiltonianMonteCarlo(kernel="hmc", num_leapfrog_steps=1, n_chains=4,
+                                   num_warmup=0, num_samples=50, init="prior",
+                                   step_size=1e-4, jit_compile=False)
+    with pytest.warns(diag.ConvergenceWarning, match="R-hat"):
+        method.fit(x, y, lik.Gaussian(scale=NOISE), LINEAR)
+    assert method.diagnostics_["rhat_log_lik"] > 1.1
+    assert diag.problems(method.diagnostics_)
+
+
+def test_diagnostics_on_synthetic_chains():
+    rng = np.random.default_rng(1)
+    mixed = rng.normal(size=(200, 4, 3))
+    summary = diag.summarize(mixed, mixed[..., 0], mixed[..., 1:])
+    assert summary["rhat_params_max"] < 1.05 and summary["ess_params_min"] > 300
+    stuck = mixed + np.arange(4)[None, :, None] * 5.0  # chains in different places
+    summary = diag.summarize(stuck, stuck[..., 0])
+    assert summary["rhat_log_lik"] > 1.1
+    with pytest.warns(diag.ConvergenceWarning, match="log-likelihood"):
+        diag.warn_if_not_mixed({**summary, "n_chains": 4}, "test")
+
+
+def test_log_posterior_noise_prior_jacobian():
+    """The raw-noise density is Gamma(3, 1) on tau = 1/sigma^2 pushed through r -> tau."""
+    model = build_network(2, 1, lik.Gaussian(trainable=True, min_scale=1e-6),
+                          FitSettings(hidden_units=()), "m")
+    lp = LogPosterior(model, lik.Gaussian(trainable=True, min_scale=1e-6), priors.Normal())
+    assert lp.noise_index.tolist() == [3]
+    raw = np.linspace(-4.0, 4.0, 2001)
+    thetas = np.zeros((len(raw), 4), np.float32)
+    thetas[:, 3] = raw
+    # The weights are at 0 in every row, so their prior is a constant factor.
+    weights_at_zero = 3 * -0.5 * np.log(2 * np.pi)
+    density = np.exp(lp.log_prior(tf.constant(thetas)).numpy() - weights_at_zero)
+    assert np.trapezoid(density, raw) == pytest.approx(1.0, abs=2e-3)
+    tau = np.log1p(np.exp(raw)) ** -2.0
+    assert np.trapezoid(density * tau, raw) == pytest.approx(3.0, rel=1e-2)  # Gamma(3, 1) mean
+
+
+def test_regressor_fit_predict_save_load(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-1, 1, size=(40, 2))
+    y = np.sin(2 * X[:, 0]) + 0.1 * rng.normal(size=40)
+    model = tfbnn.BayesianRegressor(
+        hidden_units=(8,), inference="hmc", n_samples=60, random_state=0,
+        inference_options={"n_chains": 2, "num_warmup": 60, "num_samples": 20,
+                           "max_tree_depth": 4, "map_steps": 500, "jit_compile": False},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", diag.ConvergenceWarning)  # a short run
+        model.fit(X, y)
+    method = model.inference_
+    assert method.draws_.shape == (20, 2, 8 * 2 + 8 + 8 + 1 + 1)
+    for key in ("rhat_params_max", "ess_params_min", "ess_params_median", "rhat_log_lik",
+                "ess_log_lik", "rhat_predictive_max", "acceptance_rate", "n_divergences",
+                "step_size"):
+        assert np.isfinite(method.diagnostics_[key]), key
+    dist = model.predict_distribution(X[:5])
+    assert dist.params.shape == (60, 5, 2)
+    assert np.all(np.isfinite(dist.log_prob(y[:5])))
+    mean, std = model.predict(X[:5], return_std=True)
+    assert np.sqrt(np.mean((mean - y[:5]) ** 2)) < 0.5 and np.all(std > 0)
+    # A fixed seed picks the same stored draws; more draws than stored cycle through.
+    np.testing.assert_array_equal(method.sample_params(X[:3].astype("f"), 30, seed=1),
+                                  method.sample_params(X[:3].astype("f"), 30, seed=1))
+    assert method.sample_params(X[:3].astype("f"), 50, seed=1).shape == (50, 3, 2)
+
+    model.save(tmp_path / "m")
+    loaded = tfbnn.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict(X[:5]), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(loaded.inference_.draws_, method.draws_)
+    assert loaded.inference_.diagnostics_["step_size"] == pytest.approx(
+        method.diagnostics_["step_size"])
+    assert loaded.inference_.get_config() == method.get_config()
+
+
+@pytest.mark.parametrize("labels", [("a", "b"), ("a", "b", "c")])
+def test_classifier_fit_predict(labels):
+    """Bernoulli (two classes) and Categorical (three): no noise parameter to sample."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(45, 2))
+    sector = np.digitize(np.arctan2(X[:, 1], X[:, 0]),
+                         np.linspace(-np.pi, np.pi, len(labels) + 1)[1:-1])
+    y = np.asarray(labels)[sector]  # angular sectors, one class each
+    model = tfbnn.BayesianClassifier(
+        hidden_units=(4,), inference="hmc", random_state=0, n_samples=40,
+        inference_options={"kernel": "hmc", "n_chains": 2, "num_warmup": 60,
+                           "num_samples": 20, "num_leapfrog_steps": 8, "map_steps": 500,
+                           "jit_compile": False},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", diag.ConvergenceWarning)
+        model.fit(X, y)
+    assert model.inference_.draws_.shape[-1] == 2 * 4 + 4 + 4 * model.likelihood_.n_params(1) \
+        + model.likelihood_.n_params(1)
+    proba = model.predict_proba(X)
+    assert proba.shape == (45, len(labels)) and np.allclose(proba.sum(1), 1.0)
+    assert np.mean(model.predict(X) == y) > 0.7
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"kernel": "mala"}, "kernel"),
+    ({"n_chains": 0}, "n_chains"),
+    ({"num_warmup": -1}, "num_warmup"),
+    ({"num_samples": 2}, "num_samples"),
+    ({"thin": 0}, "thin"),
+    ({"target_accept": 1.0}, "target_accept"),
+    ({"step_size": -0.1}, "step_size"),
+    ({"max_tree_depth": 0}, "max_tree_depth"),
+    ({"init": "zeros"}, "init"),
+    ({"mass_matrix": "dense"}, "mass_matrix"),
+    ({"noise_precision_prior": (3.0, -1.0)}, "noise_precision_prior"),
+    ({"noise_precision_prior": 3.0}, "noise_precision_prior"),
+    ({"num_chains": 4}, "num_chains"),
+])
+def test_bad_options_raise(options, match):
+    with pytest.raises(ValueError, match=match):
+        get_inference("hmc", options)

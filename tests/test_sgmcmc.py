@@ -1,0 +1,72 @@
+"""SG-MCMC (cyclical SG-HMC, SGLD): predictive sanity, save/load, schedule, options."""
+
+import numpy as np
+import pytest
+
+import tfbnn
+from tfbnn.inference import get as get_inference
+from tfbnn.inference.sgmcmc import StochasticGradientMCMC, cyclical_schedule
+
+
+def toy_data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 1))
+    return X, np.sin(3 * X[:, 0]) + 0.1 * rng.normal(size=n)
+
+
+@pytest.mark.parametrize("sampler, jit_compile", [("sghmc_cyclical", True), ("sgld", False)])
+def test_predictive_finite_and_uncertain_away_from_data(sampler, jit_compile, tmp_path):
+    X, y = toy_data()
+    model = tfbnn.BayesianRegressor(
+        hidden_units=(16,), inference="sgmcmc", epochs=200, batch_size=16, random_state=0,
+        inference_options={"sampler": sampler, "jit_compile": jit_compile},
+    ).fit(X, y)
+    method = model.inference_
+    assert method.n_draws == method.diagnostics_["num_draws"] > 10
+    dist = model.predict_distribution(X)
+    ll = dist.log_prob(y)
+    assert np.all(np.isfinite(ll)) and ll.mean() > -1.0
+    far = model.predict_distribution(np.array([[-3.0], [3.0]]))
+    assert far.epistemic_var.min() > 5 * dist.epistemic_var.mean()
+
+    model.save(tmp_path / "m")
+    loaded = tfbnn.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict(X[:5]), model.predict(X[:5]), rtol=1e-5,
+                               atol=1e-6)
+    assert loaded.inference_.get_config() == method.get_config()
+
+
+def test_cyclical_schedule_and_draw_positions():
+    rates = cyclical_schedule(100, 0.1)
+    assert rates[0] == pytest.approx(0.1) and rates[-1] < 1e-4
+    assert np.all(np.diff(rates) <= 0)
+    method = StochasticGradientMCMC(samples_per_cycle=3, exploration=0.8)
+    rates, noisy, keep = method._schedule(100)
+    assert noisy[:80].sum() == 0 and noisy[80:].all()  # explore, then sample
+    kept = np.flatnonzero(keep >= 0)
+    assert len(kept) == 3 and kept[-1] == 99 and kept[0] >= 80
+
+
+def test_too_short_run_raises():
+    X, y = toy_data(n=8)
+    model = tfbnn.BayesianRegressor(hidden_units=(4,), inference="sgmcmc", epochs=2,
+                                    batch_size=8, inference_options={"n_cycles": 2})
+    with pytest.raises(ValueError, match="steps per cycle"):
+        model.fit(X, y)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"sampler": "sgnht"}, "sampler"),
+    ({"n_cycles": 0}, "n_cycles"),
+    ({"samples_per_cycle": 0}, "samples_per_cycle"),
+    ({"exploration": 1.0}, "exploration"),
+    ({"burnin": -0.1}, "burnin"),
+    ({"learning_rate": 0.0}, "learning_rate"),
+    ({"momentum": 1.5}, "momentum"),
+    ({"temperature": -1.0}, "temperature"),
+    ({"noise_precision_prior": (0.0, 1.0)}, "noise_precision_prior"),
+    ({"step_size": 0.1}, "step_size"),
+])
+def test_bad_options_raise(options, match):
+    with pytest.raises(ValueError, match=match):
+        get_inference("sgmcmc", options)
