@@ -105,8 +105,8 @@ def time_prediction(estimator, x, n=1000):
     xs = ((x - estimator.x_mean_) / estimator.x_scale_).astype("float32")
     start = time.perf_counter()
     params = np.stack([model(xs, training=False).numpy() for _ in range(n)])
-    tfbnn.Predictive(estimator.likelihood_, params, shift=estimator.y_shift_,
-                     scale=estimator.y_scale_, squeeze=True).mean  # noqa: B018
+    _ = tfbnn.Predictive(estimator.likelihood_, params, shift=estimator.y_shift_,
+                         scale=estimator.y_scale_, squeeze=True).mean
     t_loop = time.perf_counter() - start
     return t_vec, t_loop
 
