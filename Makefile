@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_core.py --splits 10
+	$(PY) benchmarks/bench_core.py --splits 20
 
 bench-uci: $(STAMP)
 	$(VENV)/bin/tfbnn benchmark uci
