@@ -5,12 +5,21 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from tfbnn._options import Registry
 
 INFERENCE = Registry("inference")
+
+#: The file a method saves its Keras network in, inside its folder.
+MODEL_FILE = "model.keras"
+
+
+def load_network(directory) -> keras.Model:
+    """The Keras network a method saved in `directory` (no pickle: `safe_mode=True`)."""
+    return keras.saving.load_model(Path(directory) / MODEL_FILE, safe_mode=True)
 
 
 @dataclasses.dataclass(frozen=True)

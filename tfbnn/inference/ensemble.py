@@ -18,10 +18,17 @@ import tensorflow as tf
 from tfbnn import likelihoods as lik
 from tfbnn import models
 from tfbnn.functional import FunctionalModel
-from tfbnn.inference.base import INFERENCE, FitSettings, Inference, train_options, validation_split
+from tfbnn.inference.base import (
+    INFERENCE,
+    MODEL_FILE,
+    FitSettings,
+    Inference,
+    load_network,
+    train_options,
+    validation_split,
+)
 from tfbnn.training import train
 
-MODEL_FILE = "model.keras"
 ENSEMBLE_FILE = "ensemble.npz"
 #: Initialiser seeds of consecutive members are this far apart (`mlp` adds the layer index).
 SEED_STRIDE = 1000
@@ -78,10 +85,6 @@ class ParamsMap:
 
     def __call__(self, thetas, x) -> tf.Tensor:
         return self._map(tf.constant(thetas, tf.float32), tf.convert_to_tensor(x, tf.float32))
-
-
-def load_model(directory: Path) -> keras.Model:
-    return keras.saving.load_model(Path(directory) / MODEL_FILE, safe_mode=True)
 
 
 def check_params_size(array: np.ndarray, model, file: str) -> None:
@@ -176,7 +179,7 @@ class DeepEnsemble(Inference):
         np.savez(directory / ENSEMBLE_FILE, thetas=self.thetas_)
 
     def _restore(self, directory: Path) -> None:
-        model = load_model(directory)
+        model = load_network(directory)
         with np.load(Path(directory) / ENSEMBLE_FILE, allow_pickle=False) as data:
             thetas = np.asarray(data["thetas"], np.float32)
         check_params_size(thetas, model, ENSEMBLE_FILE)

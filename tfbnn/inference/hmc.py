@@ -37,12 +37,17 @@ from tfbnn import priors as priors_lib
 from tfbnn._options import check_option
 from tfbnn.functional import FunctionalModel, architecture_key
 from tfbnn.inference import diagnostics as diag
-from tfbnn.inference.base import INFERENCE, FitSettings, Inference
+from tfbnn.inference.base import (
+    INFERENCE,
+    MODEL_FILE,
+    FitSettings,
+    Inference,
+    load_network,
+)
 
 tfd = tfp.distributions
 logger = logging.getLogger("tfbnn")
 
-MODEL_FILE = "model.keras"
 DRAWS_FILE = "draws.npz"
 KERNELS = ("nuts", "hmc")
 INITS = ("map", "prior")
@@ -243,7 +248,7 @@ class SampledPosterior(Inference):
 
     def _restore(self, directory: Path) -> None:
         directory = Path(directory)
-        self.model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
+        self.model = load_network(directory)
         with np.load(directory / DRAWS_FILE, allow_pickle=False) as data:
             draws = np.asarray(data["draws"], np.float32)
             self.diagnostics_ = {k[5:]: data[k].item() for k in data.files

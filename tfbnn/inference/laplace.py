@@ -60,7 +60,15 @@ from tfbnn import likelihoods as lik
 from tfbnn import models, priors
 from tfbnn._options import check_option
 from tfbnn.functional import FunctionalModel
-from tfbnn.inference.base import INFERENCE, FitSettings, Inference, train_options, validation_split
+from tfbnn.inference.base import (
+    INFERENCE,
+    MODEL_FILE,
+    FitSettings,
+    Inference,
+    load_network,
+    train_options,
+    validation_split,
+)
 from tfbnn.inference.curvature import (
     BLOCK_FLOATS,
     STRUCTURES,
@@ -71,7 +79,6 @@ from tfbnn.inference.curvature import (
 )
 from tfbnn.training import train
 
-MODEL_FILE = "model.keras"
 POSTERIOR_FILE = "laplace.npz"
 #: Rounds of (MAP refit, precision update) before giving up on a fixed point.
 MAX_EVIDENCE_ROUNDS = 100
@@ -540,7 +547,7 @@ class LaplaceInference(Inference):
         )
 
     def _restore(self, directory: Path) -> None:
-        self.model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
+        self.model = load_network(directory)
         self._setup()
         with np.load(directory / POSTERIOR_FILE, allow_pickle=False) as data:
             arrays = {k.removeprefix("curvature_"): data[k] for k in data.files

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 
-from tfbnn.inference.base import (
-    INFERENCE,
-    FitSettings,
-    Inference,
-    train_options,
-    validation_split,
-)
-from tfbnn.inference.ensemble import (
-    MODEL_FILE,
-    check_float,
-    check_likelihood,
-    load_model,
-)
-from tfbnn.inference.variational import sample_with_seed
+from tfbnn.inference.base import INFERENCE, FitSettings
+from tfbnn.inference.ensemble import check_float, check_likelihood
+from tfbnn.inference.stochastic import StochasticNetworkInference
 from tfbnn.layers.dropout import MCDropout
 from tfbnn.models import check_hidden_units
-from tfbnn.training import train
 
 
 def dropout_mlp(n_features: int, likelihood, n_targets: int, *, hidden_units=(50,),
@@ -47,7 +33,7 @@ def dropout_mlp(n_features: int, likelihood, n_targets: int, *, hidden_units=(50
 
 
 @INFERENCE.register("mc_dropout")
-class MCDropoutInference(Inference):
+class MCDropoutInference(StochasticNetworkInference):
     """Dropout training read as variational inference; dropout stays on to predict.
 
     Every Dense layer is preceded by an `MCDropout` layer (inputs optionally) and
@@ -99,9 +85,6 @@ class MCDropoutInference(Inference):
         self.dropout_rate = check_float("dropout_rate", dropout_rate, 0.0, 1.0)
         self.length_scale = check_float("length_scale", length_scale, 0.0)
         self.jit_compile = bool(jit_compile)
-        self.model = None
-        self.likelihood = None
-        self._samplers = {}
 
     def get_config(self):
         return {
@@ -116,12 +99,12 @@ class MCDropoutInference(Inference):
         bias = self.length_scale**2 / (2.0 * n_train)
         return (1.0 - self.dropout_rate) * bias, bias
 
-    def fit(self, x, y, likelihood, settings: FitSettings):
+    def build_network(self, n_features, n_targets, likelihood, settings: FitSettings,
+                      n_train: int):
         check_likelihood(likelihood)
-        x_train, y_train, validation = validation_split(x, y, settings)
-        kernel_decay, bias_decay = self.weight_decay(len(x_train))
-        model = dropout_mlp(
-            x.shape[1], likelihood, y.shape[1],
+        kernel_decay, bias_decay = self.weight_decay(n_train)
+        return dropout_mlp(
+            n_features, likelihood, n_targets,
             hidden_units=settings.hidden_units,
             activation=settings.activation,
             rate=self.dropout_rate,
@@ -130,17 +113,3 @@ class MCDropoutInference(Inference):
             bias_regularizer=keras.regularizers.L2(bias_decay),
             seed=settings.seed,
         )
-        history = train(model, likelihood, x_train, y_train, validation_data=validation,
-                        patience=settings.patience, **train_options(settings, self.jit_compile))
-        self.model, self.likelihood, self._samplers = model, likelihood, {}
-        return history.as_dict()
-
-    def _sample_params(self, x, n_samples, seed):
-        return sample_with_seed(self.model, self._samplers, x, n_samples, seed)
-
-    def save(self, directory: Path) -> None:
-        self.model.save(Path(directory) / MODEL_FILE)
-
-    def _restore(self, directory: Path) -> None:
-        self.model = load_model(directory)
-        self._samplers = {}

@@ -10,19 +10,19 @@ import numpy as np
 
 from tfbnn.inference.base import (
     INFERENCE,
+    MODEL_FILE,
     FitSettings,
     Inference,
+    load_network,
     train_options,
     validation_split,
 )
 from tfbnn.inference.ensemble import (
-    MODEL_FILE,
     ParamsMap,
     check_float,
     check_int,
     check_likelihood,
     check_params_size,
-    load_model,
     network,
 )
 from tfbnn.training import train
@@ -188,7 +188,7 @@ class SWAG(Inference):
         np.savez(directory / SWAG_FILE, **self.moments_.arrays())
 
     def _restore(self, directory: Path) -> None:
-        model = load_model(directory)
+        model = load_network(directory)
         with np.load(Path(directory) / SWAG_FILE, allow_pickle=False) as data:
             moments = SwagMoments.from_arrays(self.max_rank, data)
         check_params_size(moments.mean, model, SWAG_FILE)

@@ -1,0 +1,99 @@
+"""Methods whose posterior is one Keras network with random layers (VI, MC dropout).
+
+Such a method builds a network, trains it with `tfbnn.training.train`, and predicts
+by calling it under `weight_samples(S)`: S draws in one vectorised call. Subclasses
+only say how the network is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from tfbnn.functional import FunctionalModel, architecture_key
+from tfbnn.inference.base import (
+    MODEL_FILE,
+    FitSettings,
+    Inference,
+    load_network,
+    seed_state,
+    train_options,
+    validation_split,
+)
+from tfbnn.layers.sampling import split_samples, weight_samples
+from tfbnn.training import train
+
+
+class StochasticNetworkInference(Inference):
+    """Base class: override `build_network(n_features, n_targets, likelihood, settings, n_train)`.
+
+    Subclasses set `jit_compile` in their constructor.
+    """
+
+    model = None
+    likelihood = None
+
+    def build_network(self, n_features, n_targets, likelihood, settings: FitSettings,
+                      n_train: int) -> keras.Model:
+        raise NotImplementedError
+
+    def fit(self, x, y, likelihood, settings: FitSettings):
+        x_train, y_train, validation = validation_split(x, y, settings)
+        model = self.build_network(x.shape[1], y.shape[1], likelihood, settings, len(x_train))
+        history = train(model, likelihood, x_train, y_train, validation_data=validation,
+                        patience=settings.patience, **train_options(settings, self.jit_compile))
+        self.model, self.likelihood = model, likelihood
+        return history.as_dict()
+
+    def _sample_params(self, x, n_samples, seed):
+        return sample_with_seed(self.model, x, n_samples, seed)
+
+    def save(self, directory: Path) -> None:
+        self.model.save(Path(directory) / MODEL_FILE)
+
+    def _restore(self, directory: Path) -> None:
+        self.model = load_network(directory)
+
+
+_SAMPLERS: dict = {}
+
+
+def sampler(model, n_samples: int):
+    """A compiled `(theta, x, state) -> ((S, B, k) outputs, new state)` under S draws.
+
+    Cached per architecture and draw count: every model of one architecture (the
+    next split, a clone in cross-validation) reuses the traced function.
+    """
+    key = (architecture_key(model), int(n_samples))
+    if key not in _SAMPLERS:
+        functional = FunctionalModel(model)
+
+        @tf.function(reduce_retracing=True)
+        def sample(theta, x, state):
+            tiled = tf.tile(x, [n_samples, 1])
+            with weight_samples(n_samples):
+                outputs, state = functional.model.stateless_call(
+                    functional.unflatten(theta), state, tiled, training=False
+                )
+            return split_samples(outputs, n_samples), state
+
+        _SAMPLERS[key] = sample
+    return _SAMPLERS[key]
+
+
+def sample_with_seed(model, x, n_samples: int, seed):
+    """Draws `(S, B, k)` outputs of `model`.
+
+    A given `seed` makes them repeatable; None advances the model's own generators,
+    so every call draws afresh.
+    """
+    functional = FunctionalModel(model)
+    state = functional.get_state() if seed is None else seed_state(seed, model)
+    outputs, new_state = sampler(model, n_samples)(
+        functional.get_params(), tf.convert_to_tensor(x, tf.float32), state
+    )
+    if seed is None:
+        functional.set_state(new_state)
+    return outputs
