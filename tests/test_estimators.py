@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL, N
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
@@ -14,24 +15,6 @@ from sklearn.preprocessing import StandardScaler
 
 from tfbnn import BayesianClassifier, BayesianRegressor, NonFiniteLossError
 from tfbnn import likelihoods as L
-
-# Tiny networks, one architecture per task: compiled code is shared between fits.
-SMALL = {"hidden_units": (8,), "epochs": 30, "learning_rate": 1e-2, "n_samples": 30}
-N = 300  # 10 minibatches per epoch: enough optimizer steps in a few epochs
-
-
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(N, 3))
-    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.normal(size=N)
-    return X, y
-
-
-@pytest.fixture(scope="module")
-def regressor(data):
-    X, y = data
-    return BayesianRegressor(**SMALL, random_state=0).fit(X, y)
 
 
 @pytest.fixture(scope="module")

@@ -9,28 +9,13 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL
 from sklearn.exceptions import NotFittedError
 
 import tfbnn
 from tfbnn import BayesianClassifier, BayesianRegressor, ModelFileError, priors
 from tfbnn import likelihoods as L
 from tfbnn.persistence import FORMAT_VERSION
-
-SMALL = {"hidden_units": (8,), "epochs": 30, "learning_rate": 1e-2, "n_samples": 30}
-N = 300
-
-
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(N, 3))
-    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.normal(size=N)
-    return X, y
-
-
-@pytest.fixture(scope="module")
-def regressor(data):
-    return BayesianRegressor(**SMALL, random_state=0).fit(*data)
 
 
 @pytest.fixture(scope="module")
