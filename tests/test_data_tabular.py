@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfbnn.data import infer_task, prepare_features, read_table
+from tfbnn.data import infer_task, prepare_features, read_table, tabular
 
 
 @pytest.fixture
@@ -287,3 +287,15 @@ def test_read_then_prepare(write_csv):
     features, state = prepare_features(table.X, impute=table.impute)
     assert features.shape == (3, 3)
     assert state["output_names"] == ["size", "colour=blue", "colour=red"]
+
+
+def test_read_frame_reads_a_table_without_a_target(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,x\n2,y\n")
+    frame = tabular.read_frame(path)
+    assert list(frame.columns) == ["a", "b"] and len(frame) == 2
+    with pytest.raises(FileNotFoundError, match="No such file"):
+        tabular.read_frame(tmp_path / "missing.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match="is empty"):
+        tabular.read_frame(tmp_path / "empty.csv")

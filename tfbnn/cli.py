@@ -682,7 +682,7 @@ def run_predict(args) -> int:
     header, sep = _csv_layout(args, meta)
     with _naming_file(args.data):
         # The file may lack the target, so it is read without naming one.
-        frame = tabular._read_csv(Path(args.data), header=header, sep=sep)
+        frame = tabular.read_frame(args.data, header=header, sep=sep)
     X = _model_features(frame, meta, args.data, header)
     predictions = prediction_frame(estimator.predict_distribution(X, args.n_samples), args.level)
     if args.out is None:

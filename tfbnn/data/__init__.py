@@ -1,6 +1,6 @@
 """Loading data: the UCI regression benchmarks and delimited text tables."""
 
-from tfbnn.data.tabular import Table, infer_task, prepare_features, read_table
+from tfbnn.data.tabular import Table, infer_task, prepare_features, read_frame, read_table
 from tfbnn.data.uci import (
     UCI_DATASETS,
     Standardiser,
@@ -19,6 +19,7 @@ __all__ = [
     "infer_task",
     "load_uci",
     "prepare_features",
+    "read_frame",
     "read_table",
     "standardise",
 ]

@@ -92,7 +92,7 @@ def read_table(
         check_option("task", task, [t.value for t in Task])
     check_option("impute", impute, IMPUTE_OPTIONS)
     path = Path(path)
-    frame = _read_csv(path, header=header, sep=sep)
+    frame = read_frame(path, header=header, sep=sep)
     target_name = _resolve_target(frame, target, path)
     X = frame.drop(columns=target_name)
     if X.shape[1] == 0:
@@ -181,7 +181,9 @@ def prepare_features(
     return features, encoder_state
 
 
-def _read_csv(path: Path, header: bool, sep: str) -> pd.DataFrame:
+def read_frame(path, *, header: bool = True, sep: str = ",") -> pd.DataFrame:
+    """Reads a CSV table (no target needed), with clear errors for missing or empty files."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such file: {path}")
     try:
