@@ -69,14 +69,6 @@ def random_normal(shape, seed_generator, dtype=tf.float32):
     return tf.random.stateless_normal(shape, seed=_seed(seed_generator), dtype=dtype, alg="philox")
 
 
-def random_signs(shape, seed_generator, dtype=tf.float32):
-    """Independent +1/-1 signs (Rademacher noise) from a `keras.random.SeedGenerator`."""
-    bits = tf.random.stateless_uniform(
-        shape, seed=_seed(seed_generator), minval=0, maxval=2, dtype=tf.int32, alg="philox"
-    )
-    return tf.cast(2 * bits - 1, dtype)
-
-
 def random_uniform(shape, seed_generator, dtype=tf.float32):
     """Uniform [0, 1) noise from a `keras.random.SeedGenerator`."""
     return tf.random.stateless_uniform(shape, seed=_seed(seed_generator), dtype=dtype, alg="philox")
