@@ -357,7 +357,8 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
         activation: hidden-layer activation.
         inference: the posterior method, one of `tfbnn.inference.INFERENCE.names()`.
         inference_options: keyword options of the method (e.g. `{"estimator": "flipout"}`).
-        likelihood: "auto" or "gaussian" (learned homoscedastic noise, the default),
+        likelihood: "auto" (the inference method's choice: "heteroscedastic" for
+            "ensemble", else "gaussian"), "gaussian" (learned homoscedastic noise),
             "heteroscedastic", "student_t", "poisson", or a `tfbnn.likelihoods`
             object. A fixed noise scale (e.g. `Gaussian(scale=0.5)`) is in the
             target's own units.
@@ -383,7 +384,9 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
     _calibration_methods = REGRESSION_CALIBRATION
 
     def _resolve_likelihood(self, n_targets):
-        spec = "gaussian" if self.likelihood == "auto" else self.likelihood
+        spec = self.likelihood
+        if spec == "auto":
+            spec = inference_lib.INFERENCE.get(self.inference).auto_likelihood
         if isinstance(spec, str):
             if spec not in REGRESSION_LIKELIHOODS:
                 raise ValueError(

@@ -52,6 +52,8 @@ class Inference:
     """
 
     name = "inference"
+    #: The regression likelihood an estimator's `likelihood="auto"` resolves to.
+    auto_likelihood = "gaussian"
 
     def get_config(self) -> dict:
         return {}

@@ -107,10 +107,11 @@ class DeepEnsemble(Inference):
     fit (no weight decay), as in the paper; members differ in their initial weights
     (the `mlp` seed, `SEED_STRIDE` apart) and in the order they see the data.
 
-    The likelihood is the one the estimator resolves: for regression the default
-    learned homoscedastic Gaussian, so each member learns its own noise scale. The
-    paper's choice, a heteroscedastic Gaussian (each member predicts a mean and a
-    variance), is `likelihood="heteroscedastic"`. Every tfbnn likelihood works.
+    For regression an estimator's `likelihood="auto"` is the paper's choice, a
+    heteroscedastic Gaussian: each member predicts a mean and a variance, and the
+    mixture's variance splits into the members' mean variance (aleatoric) and the
+    spread of their means (epistemic). Every tfbnn likelihood works
+    (`likelihood="gaussian"` gives each member one learned noise scale).
 
     Prediction returns the M members' outputs, `(M, B, k)`, whatever `n_samples`
     is: the ensemble's predictive is exactly the equal mixture of its members, and
@@ -131,6 +132,7 @@ class DeepEnsemble(Inference):
     """
 
     name = "ensemble"
+    auto_likelihood = "heteroscedastic"
 
     def __init__(self, n_members: int = 5, jit_compile: bool = True):
         self.n_members = check_int("n_members", n_members, 1)
