@@ -1,7 +1,10 @@
 """tfbnn.inference.swag: exact moments of the collected iterates, the paper's sampling
-covariance, behind the estimators and persistence, and strict about its options."""
+covariance, a mixture over independently trained networks (MultiSWAG) that is wider in
+a data gap, behind the estimators and persistence, and strict about its options."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -61,16 +64,25 @@ def gap_swag():
 def test_collects_one_iterate_per_epoch_after_the_burn_in(gap_swag):
     _, _, model = gap_swag
     moments = model.inference_.moments_
-    assert moments.n == 40 and len(moments.deviations) == 20
+    assert len(moments) == 5  # the default n_models
+    assert all(m.n == 40 and len(m.deviations) == 20 for m in moments)
     assert len(model.history_["nll"]) == 240
+    # Different initialisations and data orders: five different means.
+    assert len({tuple(np.round(m.mean[:5], 6)) for m in moments}) == 5
 
 
-def test_epistemic_variance_in_the_gap(gap_swag):
-    # SWAG's spread follows the optimizer's noise, which the data drive: on this problem
-    # the gap's variance is not reliably above the training inputs' (see the SWAG class
-    # docs and the slow test below); what holds is a nonzero, finite spread and a good fit.
+def test_draws_are_shared_out_among_the_models(gap_swag):
+    x, _, model = gap_swag
+    xs = model._model_inputs(x[:3])
+    assert tuple(model.inference_.sample_params(xs, 7).shape) == (7, 3, 2)
+    assert model.predict_distribution(x[:3], n_samples=2).n_draws == 2
+
+
+def test_epistemic_variance_is_larger_in_the_gap(gap_swag):
+    # A single SWAG Gaussian is not reliably wider here (see the SWAG class docs);
+    # the mixture over five networks is (ratio 3.6-45 over seeds 0-6).
     x, y, model = gap_swag
-    assert np.isfinite(gap_ratio(model, x)) and gap_ratio(model, x) > 0
+    assert gap_ratio(model, x) > 1.5
     assert model.score(x, y) > 0.9
 
 
@@ -117,6 +129,7 @@ def test_validation_is_reported_in_both_phases():
     ({"max_rank": -1}, r"max_rank must be an integer >= 0, got -1"),
     ({"burn_in": 1.5}, r"burn_in must be an integer >= 0, got 1.5"),
     ({"swag_learning_rate": 0}, r"swag_learning_rate must be in \(0.0, inf\), got 0"),
+    ({"n_models": 0}, r"n_models must be an integer >= 1, got 0"),
     ({"rank": 5}, r"Invalid inference_options for inference='swag'"),
 ])
 def test_bad_options_are_refused(options, message):
@@ -125,12 +138,41 @@ def test_bad_options_are_refused(options, message):
             np.zeros((4, 1)), np.arange(4.0))
 
 
+def test_single_model_swag_and_its_older_files(tmp_path):
+    x, y = gap_data(40)
+    model = tfbnn.BayesianRegressor(
+        hidden_units=(4,), inference="swag",
+        inference_options={"n_models": 1, "swag_epochs": 3, "max_rank": 2, "burn_in": 2,
+                           "jit_compile": False},
+        validation_fraction=0.25, patience=5, random_state=0).fit(x, y)
+    assert len(model.inference_.moments_) == 1
+    model.save(tmp_path / "one")
+    # A model saved before n_models existed: one model's arrays, unstacked, and no
+    # n_models in its config.
+    path = tmp_path / "one" / "inference" / "swag.npz"
+    with np.load(path) as data:
+        arrays = {k: data[k][0] for k in data.files}
+    np.savez(path, **arrays)
+    config_file = tmp_path / "one" / "tfbnn.json"
+    config = json.loads(config_file.read_text())
+    del config["inference"]["config"]["n_models"]
+    config_file.write_text(json.dumps(config))
+    loaded = tfbnn.load(tmp_path / "one")
+    assert loaded.inference_.n_models == 1
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-5, atol=1e-6)
+
+
+def test_early_stopping_needs_a_single_model():
+    x, y = gap_data(40)
+    with pytest.raises(ValueError, match=r"patience.*n_models=5"):
+        tfbnn.BayesianRegressor(inference="swag", validation_fraction=0.25, patience=2,
+                                random_state=0).fit(x, y)
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(reason="SWAG's iterate spread is not reliably wider in the gap here "
-                          "(ratios 0.5-1.4 over seeds); see the SWAG class docs", strict=False)
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_gap_variance_across_seeds(seed):
     x, y = gap_data()
     model = tfbnn.BayesianRegressor(hidden_units=(50, 50), inference="swag", epochs=200,
                                     random_state=seed).fit(x, y)
-    assert gap_ratio(model, x) > 1.0
+    assert gap_ratio(model, x) > 1.5
