@@ -76,6 +76,13 @@ def network(n_features: int, n_targets: int, likelihood, settings: FitSettings, 
     )
 
 
+def member_seeds(settings: FitSettings, n: int) -> list[int]:
+    """Initialiser seeds of `n` independently initialised networks, `SEED_STRIDE` apart."""
+    if settings.seed is None:
+        return [int(s) for s in np.random.default_rng().integers(0, 2**20, n) * SEED_STRIDE]
+    return [int(settings.seed + SEED_STRIDE * i) for i in range(n)]
+
+
 class ParamsMap:
     """`(M, P)` parameter vectors and inputs -> `(M, B, k)` outputs of `model`, compiled once."""
 
@@ -153,14 +160,9 @@ class DeepEnsemble(Inference):
                 "members train as one program; set patience=None"
             )
         x_train, y_train, validation = validation_split(x, y, settings)
-        if settings.seed is None:
-            seeds = np.random.default_rng().integers(0, 2**20, self.n_members) * SEED_STRIDE
-        else:
-            seeds = settings.seed + SEED_STRIDE * np.arange(self.n_members)
         members = [
-            network(x.shape[1], y.shape[1], likelihood, settings, seed=int(s),
-                    name="ensemble_member")
-            for s in seeds
+            network(x.shape[1], y.shape[1], likelihood, settings, seed=s, name="ensemble_member")
+            for s in member_seeds(settings, self.n_members)
         ]
         history = train(members, likelihood, x_train, y_train, validation_data=validation,
                         **train_options(settings, self.jit_compile))

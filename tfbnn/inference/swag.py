@@ -19,12 +19,12 @@ from tfbnn.inference.base import (
     validation_split,
 )
 from tfbnn.inference.ensemble import (
-    SEED_STRIDE,
     ParamsMap,
     check_float,
     check_int,
     check_likelihood,
     check_params_size,
+    member_seeds,
     network,
 )
 from tfbnn.training import train
@@ -189,12 +189,8 @@ class SWAG(Inference):
                 "patience=None or n_models=1"
             )
         x_train, y_train, validation = validation_split(x, y, settings)
-        if settings.seed is None:
-            seeds = np.random.default_rng().integers(0, 2**20, self.n_models) * SEED_STRIDE
-        else:
-            seeds = settings.seed + SEED_STRIDE * np.arange(self.n_models)
-        models = [network(x.shape[1], y.shape[1], likelihood, settings, seed=int(s),
-                          name="swag_mlp") for s in seeds]
+        models = [network(x.shape[1], y.shape[1], likelihood, settings, seed=s, name="swag_mlp")
+                  for s in member_seeds(settings, self.n_models)]
         # One model trains alone (early stopping works); several as one vectorised program.
         target = models if self.n_models > 1 else models[0]
         patience = settings.patience if self.n_models == 1 else None
