@@ -13,9 +13,14 @@ from scipy import optimize, stats
 import tfbnn
 from tfbnn import likelihoods, models, priors
 from tfbnn.functional import FunctionalModel
-from tfbnn.inference import INFERENCE, FitSettings
+from tfbnn.inference import INFERENCE, FitSettings, laplace
 from tfbnn.inference import curvature as curv
-from tfbnn.inference.laplace import HessianStructure, LaplaceInference, SubsetOfWeights
+from tfbnn.inference.laplace import (
+    HessianStructure,
+    LaplaceInference,
+    SigmaNoiseMethod,
+    SubsetOfWeights,
+)
 
 SIGMA = 0.5  # known noise scale of the linear-regression data
 ALPHA0 = 2.0  # prior precision of the training prior, Normal(0, 1/sqrt(2))
@@ -37,24 +42,26 @@ def _design(x):
     return np.c_[np.asarray(x, np.float64), np.ones(len(x))]  # kernel rows, then the bias
 
 
-def _closed_form_posterior(x, y, alpha):
+def _closed_form_posterior(x, y, alpha, sigma=SIGMA):
     design = _design(x)
-    precision = design.T @ design / SIGMA**2 + alpha * np.eye(design.shape[1])
+    precision = design.T @ design / sigma**2 + alpha * np.eye(design.shape[1])
     cov = np.linalg.inv(precision)
-    return cov @ design.T @ np.asarray(y, np.float64)[:, 0] / SIGMA**2, cov
+    return cov @ design.T @ np.asarray(y, np.float64)[:, 0] / sigma**2, cov
 
 
-def _log_evidence(x, y, alpha):
+def _log_evidence(x, y, alpha, sigma=SIGMA):
     design = _design(x)
-    cov = SIGMA**2 * np.eye(len(x)) + design @ design.T / alpha
+    cov = sigma**2 * np.eye(len(x)) + design @ design.T / alpha
     return stats.multivariate_normal(np.zeros(len(x)), cov).logpdf(np.asarray(y, np.float64)[:, 0])
 
 
-def _fit_linear(x, y, **options):
+def _fit_linear(x, y, likelihood=None, **options):
+    """Known noise SIGMA unless a `likelihood` is given (every `sigma_noise` keeps a known
+    noise, so the known-noise tests hold with the default `sigma_noise='marglik'`)."""
     method = LaplaceInference(jit_compile=False, **options)
     settings = FitSettings(hidden_units=(), prior=priors.Normal(0.0, 1.0 / math.sqrt(ALPHA0)),
                            epochs=20, batch_size=40, seed=0)
-    method.fit(x, y, likelihoods.Gaussian(scale=SIGMA), settings)
+    method.fit(x, y, likelihood or likelihoods.Gaussian(scale=SIGMA), settings)
     return method
 
 
@@ -87,6 +94,47 @@ def test_marglik_laplace_equals_bayesian_linear_regression(linear_data):
                                rtol=1e-6)
     _, y_var = method.glm_predictive(x_test, include_noise=True)
     np.testing.assert_allclose(y_var, f_var + SIGMA**2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("subset", ["last_layer", "all"])
+def test_marglik_noise_maximises_the_evidence_over_precision_and_noise(linear_data, subset):
+    """With a learned noise, "marglik" tunes both hyperparameters: for Bayesian linear
+    regression they maximise the closed-form evidence jointly, and the predictive and
+    the network's noise head use the tuned noise."""
+    x, y, x_test = linear_data
+    method = _fit_linear(x, y, likelihoods.Gaussian(scale=1.0, trainable=True),
+                         subset_of_weights=subset)
+    best = optimize.minimize(lambda t: -_log_evidence(x, y, *np.exp(t)), np.zeros(2),
+                             method="BFGS", options={"gtol": 1e-10})
+    alpha, sigma = np.exp(best.x)
+    assert method.prior_precision_ == pytest.approx(alpha, rel=1e-4)
+    assert method.sigma_noise_[0] == pytest.approx(sigma, rel=1e-5)
+    alpha, sigma = method.prior_precision_, method.sigma_noise_[0]
+    assert method.log_marginal_likelihood() == pytest.approx(
+        _log_evidence(x, y, alpha, sigma), abs=1e-6)
+    assert _log_evidence(x, y, alpha, sigma) >= -best.fun - 1e-9
+
+    mean, cov = _closed_form_posterior(x, y, alpha, sigma)
+    np.testing.assert_allclose(method.theta_map_, mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(method.posterior_covariance(), cov, rtol=1e-6, atol=1e-9)
+    f_var = method.glm_predictive(x_test)[1]
+    np.testing.assert_allclose(method.glm_predictive(x_test, include_noise=True)[1],
+                               f_var + sigma**2, rtol=1e-12)
+    # The network's noise head holds the tuned scale, so draws (and a saved model) use it.
+    params = method.sample_params(x_test, 3, seed=0).numpy()
+    np.testing.assert_allclose(tf.math.softplus(params[..., 1]).numpy() + 1e-6, sigma, rtol=1e-6)
+
+
+def test_map_noise_keeps_the_trained_scale(linear_data):
+    x, y, _ = linear_data
+    method = _fit_linear(x, y, likelihoods.Gaussian(scale=1.0, trainable=True),
+                         sigma_noise="map")
+    trained = float(tf.math.softplus(method.model.layers[-1].raw_scale)[0]) + 1e-6
+    assert method.sigma_noise_[0] == pytest.approx(trained, rel=1e-6)
+    # The precision is still the evidence maximiser, at that noise.
+    best = optimize.minimize_scalar(lambda t: -_log_evidence(x, y, math.exp(t), trained),
+                                    bounds=(-8, 8), method="bounded", options={"xatol": 1e-10})
+    assert method.prior_precision_ == pytest.approx(math.exp(best.x), rel=1e-5)
 
 
 @pytest.mark.parametrize("subset, structure", [
@@ -218,6 +266,35 @@ def test_network_jacobians_match_autodiff():
     np.testing.assert_allclose(curv.FullCurvature.jacobian(acts, jz), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_params, n_data", [(3, 40), (60, 30)])
+def test_noise_variance_maximises_the_laplace_evidence(n_params, n_data):
+    """Also with more weights than data (a rank-deficient GGN, as for networks)."""
+    rng = np.random.default_rng(4)
+    jac = rng.normal(size=(n_data, n_params)) * rng.uniform(0.01, 3.0, size=n_params)
+    lam = np.linalg.eigvalsh(jac.T @ jac)
+    theta_sq, residual_sq = 0.09 * n_params, 0.05 * n_data
+
+    def evidence(alpha, var):
+        return (-0.5 * residual_sq / var - 0.5 * n_data * math.log(var) - 0.5 * alpha * theta_sq
+                + 0.5 * n_params * math.log(alpha)
+                - 0.5 * np.sum(np.log(np.clip(lam, 0, None) / var + alpha)))
+
+    alpha, var = curv.tune_noise_variance(lam, theta_sq, residual_sq, n_data, 1.0)
+    best = optimize.minimize(lambda t: -evidence(*np.exp(t)), np.zeros(2), method="BFGS",
+                             options={"gtol": 1e-10})
+    np.testing.assert_allclose([alpha, var], np.exp(best.x), rtol=1e-5)
+    # MacKay's fixed point: gamma well-determined weights.
+    gamma = np.sum(lam / (lam + alpha * var))
+    assert alpha == pytest.approx(gamma / theta_sq, rel=1e-9)
+    assert var == pytest.approx(residual_sq / (n_data - gamma), rel=1e-9)
+    # At a fixed precision only the noise moves.
+    fixed, var2 = curv.tune_noise_variance(lam, theta_sq, residual_sq, n_data, 0.3,
+                                           tune_prior=False)
+    assert fixed == 0.3
+    for other in (var2 * 0.99, var2 * 1.01):
+        assert evidence(0.3, var2) > evidence(0.3, other)
+
+
 def test_prior_precision_maximises_the_laplace_evidence():
     lam = np.array([0.0, 0.5, 3.0, 40.0])
     theta_sq = 2.3
@@ -277,6 +354,10 @@ def test_estimator_save_load_round_trip(gap_regressors, tmp_path):
         loaded = tfbnn.load(tmp_path / f"m{i}")
         assert loaded.get_params()["inference_options"] == model.get_params()["inference_options"]
         assert loaded.inference_.prior_precision_ == model.inference_.prior_precision_
+        assert loaded.inference_.get_config() == model.inference_.get_config()
+        # The tuned noise (written into the network's noise head) comes back too.
+        assert model.inference_.get_config()["sigma_noise"] == "marglik"
+        np.testing.assert_array_equal(loaded.inference_.sigma_noise_, model.inference_.sigma_noise_)
         mean2, std2 = loaded.predict(x, return_std=True)
         np.testing.assert_allclose(mean2, mean, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(std2, std, rtol=1e-5, atol=1e-6)
@@ -318,6 +399,8 @@ def test_classifiers_bernoulli_and_categorical_on_iris(tmp_path):
     ({"subset_of_weights": "first"}, r"Unknown subset_of_weights='first'"),
     ({"pred_type": "mc"}, r"Unknown pred_type='mc'; expected one of \['glm', 'nn'\]"),
     ({"prior_precision": "cv"}, r"Unknown prior_precision='cv'"),
+    ({"sigma_noise": "ml"}, r"Unknown sigma_noise='ml'; expected one of \['marglik', 'map'\]"),
+    ({"sigma_noise": 0.1}, r"Unknown sigma_noise=0.1"),
     ({"prior_precision": -1.0}, r"prior_precision must be one of .* or a positive number"),
     ({"max_memory_gb": 0}, r"max_memory_gb must be a positive number"),
     ({"hessian": "full"}, r"Invalid inference_options for inference='laplace'"),
@@ -331,6 +414,8 @@ def test_bad_options_are_refused(options, message):
 def test_enums_document_every_member():
     assert [m.value for m in HessianStructure] == ["full", "diag", "kron"]
     assert [m.value for m in SubsetOfWeights] == ["last_layer", "all"]
+    assert [m.value for m in SigmaNoiseMethod] == ["marglik", "map"]
+    assert all(m.__doc__ for m in SigmaNoiseMethod)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -353,6 +438,20 @@ def test_configurations_that_do_not_fit_are_refused_before_training():
                                          r"than max_memory_gb=2; use hessian_structure='kron'"):
         model.fit(np.zeros((4, 1)), np.arange(4.0))
     assert not hasattr(model, "inference_")
+
+
+def test_noise_tuning_that_does_not_fit_is_refused_before_training():
+    """The noise's evidence needs the full GGN of every weight, also for a last-layer
+    posterior; with sigma_noise='map' (or a known noise) it is not needed."""
+    model = tfbnn.BayesianRegressor(hidden_units=(400, 400), inference="laplace",
+                                    inference_options={"max_memory_gb": 2})
+    with pytest.raises(ValueError, match=r"sigma_noise='marglik'\) needs the full GGN of all "
+                                         r"161601 weights, about [\d.]+ GB, more than "
+                                         r"max_memory_gb=2; use sigma_noise='map'"):
+        model.fit(np.zeros((4, 1)), np.arange(4.0))
+    assert not hasattr(model, "inference_")
+    shapes = laplace.layer_shapes(1, (400, 400), 1, "last_layer")
+    assert LaplaceInference(sigma_noise="map", max_memory_gb=2).check_memory(shapes, 1) < 2e9
 
 
 # -- slower checks --------------------------------------------------------------------------

@@ -9,8 +9,10 @@ is tuned by maximising the Laplace marginal likelihood. Predictions come from th
 linearised network (the GLM predictive, Immer et al., 2021) or from weight
 samples pushed through the network.
 
-Supported likelihoods: Gaussian (fixed or learned noise; a learned noise scale
-stays at its MAP value), Poisson, Bernoulli and Categorical.
+Supported likelihoods: Gaussian (fixed or learned noise), Poisson, Bernoulli and
+Categorical. A learned Gaussian noise scale is, by default, tuned by the marginal
+likelihood too (`sigma_noise`): the scale learned with the MAP network fits its own
+training residuals and makes the predictive over-confident.
 
 #### Mathematical details
 
@@ -21,13 +23,25 @@ Laplace log marginal likelihood is
                - 1/2 sum_i log(lambda_i + alpha),
 
 exact for a linear model with Gaussian noise when `theta` is the MAP under
-`alpha` (MacKay, 1992). Given its input features the last layer is a
-generalised linear model, so after training `fit` solves its MAP exactly by
-Newton's method (`refine_map`). With only the last layer Bayesian it alternates
-that with the precision update until both settle; at that fixed point `alpha`
-maximises the marginal likelihood itself (for Bayesian linear regression, the
-exact evidence). With all weights Bayesian (as in laplace-torch) the precision
-is tuned at the fixed MAP of the trained network.
+`alpha` (MacKay, 1992). For a learned Gaussian noise `sigma^2` the GGN is
+`J^T J / sigma^2`, and the evidence is stationary where
+
+    alpha = gamma / ||theta||^2,   sigma^2 = ||r||^2 / (N - gamma),
+    gamma = sum_i lambda_i / (lambda_i + alpha),
+
+`gamma` counting the well-determined weights and `r` the training residuals. The
+noise is a hyperparameter of the whole network: every trained weight has helped to
+shrink `r`, so `fit` counts `gamma` over all weights (the full GGN, with its own
+`alpha`) whichever subset is Bayesian; with only the last layer Bayesian the
+last layer's `alpha` is then tuned at that noise.
+
+Given its input features the last layer is a generalised linear model, so after
+training `fit` solves its MAP exactly by Newton's method (`refine_map`). It
+alternates that with the noise update and, with only the last layer Bayesian, the
+precision update until all settle; at that fixed point `alpha` (and `sigma`)
+maximise the marginal likelihood itself (for Bayesian linear regression, the
+exact evidence). With all weights Bayesian (as in laplace-torch) the precision is
+tuned at the fixed MAP of the trained network.
 
 #### References
 
@@ -46,6 +60,7 @@ Daxberger, E., Kristiadi, A., Immer, A., Eschenhagen, R., Bauer, M. & Hennig, P.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import numbers
@@ -73,8 +88,10 @@ from tfbnn.inference.curvature import (
     BLOCK_FLOATS,
     STRUCTURES,
     FullCurvature,
+    GaussianTerms,
     memory_bytes,
     output_terms,
+    tune_noise_variance,
     tune_prior_precision,
 )
 from tfbnn.training import train
@@ -125,6 +142,20 @@ class PriorPrecisionMethod(enum.StrEnum):
     """Use the prior's `1 / scale^2` as it is."""
 
 
+class SigmaNoiseMethod(enum.StrEnum):
+    """How a learned Gaussian noise scale is set (a fixed one is always kept)."""
+
+    MARGLIK = "marglik"
+    """Maximise the Laplace marginal likelihood over the noise, jointly with the
+    prior precision: MacKay's `sigma^2 = ||r||^2 / (N - gamma)`, counting the
+    well-determined weights `gamma` over the whole network with its full GGN. Used
+    by the posterior and the predictive. For one target dimension; with several,
+    the trained scales are kept."""
+    MAP = "map"
+    """Keep the scale learned with the MAP network (it fits the training residuals,
+    which an over-fitted network has made too small)."""
+
+
 def _values(enum_cls):
     return [member.value for member in enum_cls]
 
@@ -146,6 +177,16 @@ def layer_shapes(n_features, hidden_units, n_outputs, subset) -> list[tuple[int,
     widths = [int(n_features), *models.check_hidden_units(hidden_units), int(n_outputs)]
     shapes = [(a + 1, b) for a, b in zip(widths[:-1], widths[1:])]
     return shapes[-1:] if subset == SubsetOfWeights.LAST_LAYER else shapes
+
+
+@dataclasses.dataclass
+class _NoiseEvidence:
+    """The whole network's share of the noise's marginal likelihood (see `_network_evidence`)."""
+
+    eigenvalues: np.ndarray
+    hidden_sq_norm: float
+    alpha: float
+    tune: bool
 
 
 class _Network:
@@ -238,6 +279,12 @@ class LaplaceInference(Inference):
             a positive number (used for the MAP training and the posterior).
         pred_type: "glm" (default, the linearised predictive) or "nn" (weight
             samples through the network); see `PredType`.
+        sigma_noise: for a Gaussian likelihood with a learned noise scale (the
+            regressors' default): "marglik" (default: maximise the marginal
+            likelihood over it, jointly with the prior precision, counting the
+            effective number of parameters over all weights with their full GGN;
+            needs `P^2` memory for the network's `P` weights) or "map" (keep the
+            trained scale); see `SigmaNoiseMethod`. A fixed noise is always kept.
         max_memory_gb: refuse, before training, a configuration whose curvature
             needs more memory than this (an estimate, reported in the message).
         refine_map: after training, solve the last layer's MAP exactly by Newton's
@@ -248,8 +295,9 @@ class LaplaceInference(Inference):
         jit_compile: train with XLA.
 
     Fitted attributes: `theta_map_` (the MAP of the Bayesian weights, float64),
-    `prior_precision_`, `curvature_` (a `tfbnn.inference.curvature.Curvature`),
-    `n_data_`, `model` (the Keras MAP network).
+    `prior_precision_`, `sigma_noise_` (the Gaussian noise scale per output, in the
+    model's standardised units; None for other likelihoods), `curvature_` (a
+    `tfbnn.inference.curvature.Curvature`), `n_data_`, `model` (the Keras MAP network).
 
     Example:
         >>> import numpy as np, tfbnn
@@ -273,14 +321,16 @@ class LaplaceInference(Inference):
     name = "laplace"
 
     def __init__(self, subset_of_weights: str = "last_layer", hessian_structure: str = "full",
-                 prior_precision="marglik", pred_type: str = "glm", max_memory_gb: float = 4.0,
-                 refine_map: bool = True, jit_compile: bool = True):
+                 prior_precision="marglik", pred_type: str = "glm", sigma_noise: str = "marglik",
+                 max_memory_gb: float = 4.0, refine_map: bool = True, jit_compile: bool = True):
         self.subset_of_weights = SubsetOfWeights(
             check_option("subset_of_weights", subset_of_weights, _values(SubsetOfWeights)))
         self.hessian_structure = HessianStructure(
             check_option("hessian_structure", hessian_structure, _values(HessianStructure)))
         self.prior_precision = _check_prior_precision(prior_precision)
         self.pred_type = PredType(check_option("pred_type", pred_type, _values(PredType)))
+        self.sigma_noise = SigmaNoiseMethod(
+            check_option("sigma_noise", sigma_noise, _values(SigmaNoiseMethod)))
         if isinstance(max_memory_gb, bool) or not isinstance(max_memory_gb, numbers.Real) or not (
                 math.isfinite(max_memory_gb) and max_memory_gb > 0):
             raise ValueError(f"max_memory_gb must be a positive number, got {max_memory_gb!r}")
@@ -297,6 +347,7 @@ class LaplaceInference(Inference):
             "prior_precision": (self.prior_precision if isinstance(self.prior_precision, float)
                                 else str(self.prior_precision)),
             "pred_type": self.pred_type.value,
+            "sigma_noise": self.sigma_noise.value,
             "max_memory_gb": self.max_memory_gb,
             "refine_map": self.refine_map,
             "jit_compile": self.jit_compile,
@@ -317,9 +368,10 @@ class LaplaceInference(Inference):
             return self.prior_precision
         return 1.0 / prior.scale**2
 
-    def check_memory(self, shapes, n_outputs: int) -> int:
+    def check_memory(self, shapes, n_outputs: int, noise_shapes=None) -> int:
         """The estimated bytes for the Laplace layers `[(n_in + 1, n_out), ...]` (the
-        last is the last layer); raises ValueError above `max_memory_gb`."""
+        last is the last layer) and, when the noise is tuned, the full GGN of all the
+        layers `noise_shapes`; raises ValueError above `max_memory_gb`."""
         need = memory_bytes(self.hessian_structure, shapes, n_outputs)
         if self.refine_map:  # the last layer's Newton system
             need = max(need, memory_bytes(HessianStructure.FULL, shapes[-1:], n_outputs))
@@ -332,6 +384,16 @@ class LaplaceInference(Inference):
                 "hessian_structure='kron' or 'diag', subset_of_weights='last_layer', "
                 "refine_map=False (a wide last layer), a smaller network, or raise max_memory_gb"
             )
+        if noise_shapes is not None:
+            noise_need = memory_bytes(HessianStructure.FULL, noise_shapes, n_outputs)
+            if noise_need > self.max_memory_gb * 1e9:
+                raise ValueError(
+                    "Tuning the Gaussian noise by the marginal likelihood (sigma_noise="
+                    f"'marglik') needs the full GGN of all {sum(a * b for a, b in noise_shapes)} "
+                    f"weights, about {noise_need / 1e9:.3g} GB, more than max_memory_gb="
+                    f"{self.max_memory_gb:g}; use sigma_noise='map' (keep the trained noise), "
+                    "a smaller network, or raise max_memory_gb")
+            need = max(need, noise_need)
         return need
 
     def fit(self, x, y, likelihood, settings: FitSettings):
@@ -342,6 +404,8 @@ class LaplaceInference(Inference):
         self.check_memory(
             layer_shapes(x.shape[1], settings.hidden_units, n_outputs, self.subset_of_weights),
             n_outputs,
+            layer_shapes(x.shape[1], settings.hidden_units, n_outputs, SubsetOfWeights.ALL)
+            if self._tunes_noise(likelihood, n_outputs) else None,
         )
         x_train, y_train, validation = validation_split(x, y, settings)
         # Mean NLL + alpha/(2N) ||w||^2 is the negative log posterior divided by N.
@@ -364,16 +428,41 @@ class LaplaceInference(Inference):
         self._fit_posterior(x_train, y_train.astype(np.float64), alpha)
         return history.as_dict()
 
+    def _tunes_noise(self, likelihood, n_outputs: int) -> bool:
+        return (self.sigma_noise == SigmaNoiseMethod.MARGLIK and type(likelihood) is lik.Gaussian
+                and likelihood.trainable and n_outputs == 1)
+
     def _setup(self):
         self._net = _Network(self.model, self.subset_of_weights)
         self._functional = FunctionalModel(self.model)
+        self._read_noise()
+        self._rng = np.random.default_rng()
+        self._map = None
+
+    def _read_noise(self):
+        """The likelihood's output terms, with a learned noise scale as the model holds it."""
         noise = None
         if type(self.likelihood) is lik.Gaussian and self.likelihood.trainable:
             raw = np.asarray(self._net.heads[0].raw_scale.numpy(), np.float64)
             noise = np.logaddexp(0.0, raw) + self.likelihood.min_scale
         self._terms = output_terms(self.likelihood, noise)
-        self._rng = np.random.default_rng()
-        self._map = None
+        self.sigma_noise_ = (self._terms.scale * np.ones(self._net.n_outputs)
+                             if isinstance(self._terms, GaussianTerms) else None)
+
+    def _set_noise(self, variance: float):
+        """Uses the noise scale `sqrt(variance)` from now on (above the likelihood's floor)."""
+        floor = self.likelihood.min_scale
+        scale = max(math.sqrt(variance), floor + 1e-6 * (floor or 1.0))
+        self._terms = GaussianTerms(np.full(self._net.n_outputs, scale))
+
+    def _store_noise(self):
+        """Writes the tuned noise scale into the model's `LearnedScale` (so the predictive,
+        `save` and `load` use it) and reads it back as the model holds it (float32)."""
+        excess = self._terms.scale - self.likelihood.min_scale
+        raw = excess + np.log(-np.expm1(-excess))  # the inverse of softplus
+        head = self._net.heads[0]
+        head.raw_scale.assign(np.asarray(raw, head.raw_scale.dtype))
+        self._read_noise()
 
     @property
     def _last_shape(self):
@@ -383,9 +472,10 @@ class LaplaceInference(Inference):
     def _last_layer_only(self):
         return self._net.first == len(self._net.dense) - 1
 
-    def _block_rows(self, n_params=None):
-        widest = max(max(a, b) for a, b in self._net.shapes)
-        per_row = self._net.n_outputs * max(widest, n_params or 0) + sum(a for a, _ in self._net.shapes)
+    def _block_rows(self, n_params=None, net=None):
+        net = net or self._net
+        widest = max(max(a, b) for a, b in net.shapes)
+        per_row = net.n_outputs * max(widest, n_params or 0) + sum(a for a, _ in net.shapes)
         return max(1, BLOCK_FLOATS // per_row)
 
     def _features(self, x):
@@ -421,11 +511,41 @@ class LaplaceInference(Inference):
             ggn.accumulate([phi[i : i + rows]], [None], self._terms.hessian_sqrt(f[i : i + rows]))
         return ggn
 
-    def _refit_last_layer(self, phi, y, theta, alpha, tune: bool):
+    def _network_evidence(self, x, alpha: float, tune: bool) -> _NoiseEvidence:
+        """What the noise's marginal likelihood needs from the whole network: the
+        eigenvalues of `J^T J` over every dense weight (the full GGN at unit noise)
+        and the squared norm of the weights outside the last layer."""
+        net = (self._net if self.subset_of_weights == SubsetOfWeights.ALL
+               else _Network(self.model, SubsetOfWeights.ALL))
+        ggn = FullCurvature(net.shapes)
+        unit = GaussianTerms(np.ones(net.n_outputs))
+        rows = self._block_rows(ggn.n_params, net)
+        for start in range(0, len(x), rows):
+            f, acts, jz = net.jacobians(x[start : start + rows])
+            ggn.accumulate(acts, jz, unit.hessian_sqrt(f))
+        eigenvalues = np.linalg.eigvalsh(0.5 * (ggn.ggn + ggn.ggn.T))  # no eigenvectors needed
+        weights = self._functional.get_params().numpy()[net.slice].astype(np.float64)
+        hidden = weights[: weights.size - self._last_shape[0] * self._last_shape[1]]
+        return _NoiseEvidence(np.clip(eigenvalues, 0.0, None), float(hidden @ hidden), alpha, tune)
+
+    def _tune_noise(self, noise: _NoiseEvidence, w, residual) -> bool:
+        """Moves the noise (and the network's precision, `noise.alpha`) to the evidence
+        maximiser at the last layer's weights `w`; returns whether the noise settled."""
+        old = float(self._terms.scale[0]) ** 2
+        noise.alpha, variance = tune_noise_variance(
+            noise.eigenvalues, noise.hidden_sq_norm + float(np.sum(w**2)),
+            float(np.sum(residual**2)), len(residual), noise.alpha, old, tune_prior=noise.tune)
+        self._set_noise(variance)
+        return abs(math.log(float(self._terms.scale[0]) ** 2 / old)) < 1e-9
+
+    def _refit_last_layer(self, phi, y, theta, alpha, tune: bool, noise=None):
         """The exact MAP of the last layer given its input features `phi` (a convex
         problem), by damped Newton steps; with `tune`, each step also moves the prior
         precision to the evidence maximiser at the current weights, so the two settle
         together at the MAP under the evidence-maximising precision (MacKay, 1992).
+        With `noise` (a `_NoiseEvidence`) the Gaussian noise is moved the same way,
+        and with all weights Bayesian and a tuned precision the step uses the
+        network's precision `noise.alpha`.
 
         Returns the weights and the precision.
         """
@@ -435,41 +555,57 @@ class LaplaceInference(Inference):
         def objective(w, alpha):
             return self._terms.nll(phi @ w, y) + 0.5 * alpha * np.sum(w**2)
 
-        steps = MAX_EVIDENCE_ROUNDS if tune else 50
+        steps = MAX_EVIDENCE_ROUNDS if tune or noise is not None else 50
         for _ in range(steps):
             f = phi @ w
+            settled = True
+            if noise is not None:
+                settled = self._tune_noise(noise, w, y - f)
+                if noise.tune and not self._last_layer_only:
+                    settled = settled and abs(math.log(noise.alpha / alpha)) < 1e-9
+                    alpha = noise.alpha
             ggn = self._last_layer_ggn(phi, f)
             if tune:
                 new = tune_prior_precision(np.linalg.eigvalsh(ggn.ggn), float(np.sum(w**2)), alpha)
-                settled, alpha = abs(math.log(new / alpha)) < 1e-9, new
+                settled, alpha = settled and abs(math.log(new / alpha)) < 1e-9, new
             grad = (phi.T @ self._terms.residual(f, y) + alpha * w).ravel()
             step = np.linalg.solve(ggn.ggn + alpha * np.eye(w.size), grad).reshape(shape)
             decrement = float(grad @ step.ravel())
             value = objective(w, alpha)
-            if decrement <= 1e-13 * (1.0 + abs(value)) and (settled if tune else True):
+            if decrement <= 1e-13 * (1.0 + abs(value)) and settled:
                 return w.ravel(), alpha
             t = 1.0
             while objective(w - t * step, alpha) > value - 1e-4 * t * decrement and t > 1e-10:
                 t *= 0.5
             w = w - t * step
+        what = "".join([" and prior precision" if tune else "", " and noise" if noise else ""])
         warnings.warn(
-            f"The last layer's MAP{' and prior precision' if tune else ''} did not settle "
-            f"in {steps} Newton steps (prior precision {alpha:.6g})", stacklevel=4)
+            f"The last layer's MAP{what} did not settle in {steps} Newton steps (prior "
+            f"precision {alpha:.6g})", stacklevel=4)
         return w.ravel(), alpha
 
     def _fit_posterior(self, x, y, alpha):
         params = self._functional.get_params().numpy()
         theta = params[self._net.slice].astype(np.float64)
         tune = self.prior_precision == PriorPrecisionMethod.MARGLIK
-        phi = self._features(x) if self.refine_map or self._last_layer_only else None
+        noise = (self._network_evidence(x, alpha, tune)
+                 if self._tunes_noise(self.likelihood, self._net.n_outputs) else None)
+        phi = (self._features(x) if self.refine_map or self._last_layer_only or noise is not None
+               else None)
+        last = slice(theta.size - self._last_shape[0] * self._last_shape[1], theta.size)
         if self.refine_map:
             # With only the last layer Bayesian, the precision is tuned jointly with its
             # MAP, so the fixed point maximises the evidence of the refitted model.
-            last = slice(theta.size - self._last_shape[0] * self._last_shape[1], theta.size)
             theta[last], alpha = self._refit_last_layer(
-                phi, y, theta[last], alpha, tune and self._last_layer_only)
+                phi, y, theta[last], alpha, tune and self._last_layer_only, noise)
             params[self._net.slice] = theta
             self._functional.set_params(tf.constant(params, tf.float32))
+        elif noise is not None:  # at the trained weights, as laplace-torch does
+            w = theta[last].reshape(self._last_shape)
+            self._tune_noise(noise, w, y - phi @ w)
+            alpha = noise.alpha
+        if noise is not None:
+            self._store_noise()
         curvature, log_lik = self._curvature(x, y, theta, phi)
         if tune:
             alpha = tune_prior_precision(curvature.eigenvalues(), float(theta @ theta), alpha)
