@@ -25,6 +25,9 @@ ICML 2011.
 
 Chen, Fox & Guestrin, "Stochastic gradient Hamiltonian Monte Carlo", ICML 2014.
 
+Li, Chen, Chen & Carin, "Preconditioned stochastic gradient Langevin dynamics for
+deep neural networks", AAAI 2016.
+
 Zhang, Li, Zhang, Chen & Wilson, "Cyclical stochastic gradient MCMC for Bayesian
 deep learning", ICLR 2020.
 """
@@ -55,8 +58,14 @@ from tfbnn.inference.hmc import (
 logger = logging.getLogger("tfbnn")
 
 SAMPLERS = ("sghmc_cyclical", "sgld")
-#: Default per-example step size of each sampler.
-DEFAULT_LEARNING_RATE = {"sghmc_cyclical": 0.01, "sgld": 0.01}
+PRECONDITIONERS = ("rmsprop", "none")
+#: Default per-example step size of each (sampler, preconditioner).
+DEFAULT_LEARNING_RATE = {
+    ("sghmc_cyclical", "rmsprop"): 1e-3, ("sgld", "rmsprop"): 1e-3,
+    ("sghmc_cyclical", "none"): 0.01, ("sgld", "none"): 0.01,
+}
+#: RMSprop's decay of the squared-gradient average and its floor (Li et al., 2016).
+RMSPROP_DECAY, RMSPROP_EPSILON = 0.99, 1e-5
 
 
 def cyclical_schedule(steps_per_cycle: int, peak: float) -> np.ndarray:
@@ -68,25 +77,28 @@ def cyclical_schedule(steps_per_cycle: int, peak: float) -> np.ndarray:
 class _StepRunner:
     """The compiled block of SG-MCMC steps of one architecture, likelihood and sampler."""
 
-    def __init__(self, log_posterior: LogPosterior, sampler: str, jit_compile: bool = True):
+    def __init__(self, log_posterior: LogPosterior, sampler: str, preconditioner: str,
+                 jit_compile: bool = True):
         self.log_posterior = log_posterior
         self.sampler = sampler
+        self.preconditioner = preconditioner
         self.run = tf.function(self._run, jit_compile=jit_compile, reduce_retracing=True)
 
-    def _run(self, theta, velocity, x, y, batches, rates, noisy, keep, seed, friction,
+    def _run(self, theta, velocity, moments, x, y, batches, rates, noisy, keep, seed, friction,
              temperature):
         """Steps over the rows of `batches` `(K, B)` (minibatch row indices).
 
         `rates`, `noisy` (0/1) and `keep` (draw slot, or -1) are per-step schedules;
-        returns the new `theta`, `velocity`, kept draws `(D, P)` and the mean
-        minibatch negative log-likelihood per example.
+        `moments = (v, t)` is RMSprop's squared-gradient average and step count.
+        Returns the new `theta`, `velocity`, `moments`, kept draws `(D, P)` and the
+        mean minibatch negative log-likelihood per example.
         """
         n = tf.cast(tf.shape(x)[0], theta.dtype)
         batch = tf.cast(tf.shape(batches)[1], theta.dtype)
         n_keep = tf.reduce_max(keep) + 1
         kept = tf.zeros(tf.stack([tf.maximum(n_keep, 1), tf.shape(theta)[0]]), theta.dtype)
 
-        def body(i, theta, velocity, kept, nll_sum):
+        def body(i, theta, velocity, v, t, kept, nll_sum):
             idx = batches[i]
             with tf.GradientTape() as tape:
                 tape.watch(theta)
@@ -96,7 +108,15 @@ class _StepRunner:
                 loss = -(self.log_posterior.log_prior(theta[tf.newaxis])[0]
                          + n / batch * log_lik) / n
             grad = tape.gradient(loss, theta)
-            rate = rates[i]
+            if self.preconditioner == "rmsprop":
+                # pSGLD's diagonal preconditioner G = 1 / (eps + sqrt(v)), with v
+                # bias-corrected as in Adam so the first steps are not huge.
+                t = t + 1.0
+                v = RMSPROP_DECAY * v + (1.0 - RMSPROP_DECAY) * tf.square(grad)
+                precond = 1.0 / (RMSPROP_EPSILON + tf.sqrt(v / (1.0 - RMSPROP_DECAY**t)))
+            else:
+                precond = tf.ones_like(theta)
+            rate = rates[i] * precond
             xi = tf.random.stateless_normal(tf.shape(theta), seed=seed + [0, i])
             if self.sampler == "sgld":
                 scale = tf.sqrt(2.0 * rate * temperature / n) * noisy[i]
@@ -107,25 +127,27 @@ class _StepRunner:
                 theta = theta + velocity
             slot = tf.one_hot(keep[i], tf.shape(kept)[0], dtype=theta.dtype)[:, tf.newaxis]
             kept = kept * (1.0 - slot) + slot * theta[tf.newaxis]
-            return i + 1, theta, velocity, kept, nll_sum - log_lik / batch
+            return i + 1, theta, velocity, v, t, kept, nll_sum - log_lik / batch
 
         zero = tf.zeros((), theta.dtype)
         steps = tf.shape(batches)[0]
-        _, theta, velocity, kept, nll_sum = tf.while_loop(
-            lambda i, *_: i < steps, body, (tf.constant(0), theta, velocity, kept, zero))
-        return theta, velocity, kept, nll_sum / tf.cast(steps, theta.dtype)
+        _, theta, velocity, v, t, kept, nll_sum = tf.while_loop(
+            lambda i, *_: i < steps, body,
+            (tf.constant(0), theta, velocity, *moments, kept, zero))
+        return theta, velocity, (v, t), kept, nll_sum / tf.cast(steps, theta.dtype)
 
 
 _RUNNERS: dict[tuple, _StepRunner] = {}
 
 
-def _runner_for(log_posterior: LogPosterior, sampler: str, jit_compile: bool) -> _StepRunner:
+def _runner_for(log_posterior: LogPosterior, sampler: str, preconditioner: str,
+                jit_compile: bool) -> _StepRunner:
     lp = log_posterior
     key = (architecture_key(lp.functional.model), repr(lp.likelihood), repr(lp.prior),
-           lp.noise_precision_prior, sampler, jit_compile)
+           lp.noise_precision_prior, sampler, preconditioner, jit_compile)
     runner = _RUNNERS.get(key)
     if runner is None:
-        runner = _RUNNERS[key] = _StepRunner(lp, sampler, jit_compile)
+        runner = _RUNNERS[key] = _StepRunner(lp, sampler, preconditioner, jit_compile)
     else:
         runner.log_posterior = lp  # same architecture: the compiled code reads `theta` only
     return runner
@@ -156,9 +178,15 @@ class StochasticGradientMCMC(SampledPosterior):
             sampling phase (the last at the cycle's end).
         exploration: fraction of each cycle without noise ("sghmc_cyclical").
         burnin: fraction of the run discarded before keeping draws ("sgld").
+        preconditioner: "rmsprop" (default: pSGLD's diagonal preconditioner, Li et
+            al. 2016, for SGLD and SG-HMC alike: step sizes per weight from a running
+            average of squared gradients, so one step size suits data sets whose
+            noise levels, and hence gradient scales, differ by orders of magnitude)
+            or "none" (the plain samplers).
         learning_rate: per-example step size (the peak of the cyclical schedule);
-            None takes 0.01 (per example: with momentum 0.9, SG-HMC moves
-            about ten times further per step than SGLD).
+            None takes 1e-3 with "rmsprop" and 0.01 with "none" (per example:
+            with momentum 0.9, SG-HMC moves about ten times further per step than
+            SGLD).
         momentum: `1 - friction` of SG-HMC.
         temperature: 1 samples the posterior; below 1 a sharpened ("cold") one.
         noise_precision_prior: `(concentration, rate)` of the Gamma prior on the
@@ -173,9 +201,10 @@ class StochasticGradientMCMC(SampledPosterior):
                  samples_per_cycle: int = 5, exploration: float = 0.8, burnin: float = 0.5,
                  learning_rate: float | None = None, momentum: float = 0.9,
                  temperature: float = 1.0, noise_precision_prior=(3.0, 1.0),
-                 jit_compile: bool = True):
+                 preconditioner: str = "rmsprop", jit_compile: bool = True):
         super().__init__()
         self.sampler = check_option("sampler", sampler, SAMPLERS)
+        self.preconditioner = check_option("preconditioner", preconditioner, PRECONDITIONERS)
         self.n_cycles = _check_int("n_cycles", n_cycles, 1)
         self.samples_per_cycle = _check_int("samples_per_cycle", samples_per_cycle, 1)
         self.exploration = _fraction("exploration", exploration)
@@ -195,8 +224,12 @@ class StochasticGradientMCMC(SampledPosterior):
             "burnin": self.burnin, "learning_rate": self.learning_rate,
             "momentum": self.momentum, "temperature": self.temperature,
             "noise_precision_prior": list(self.noise_precision_prior),
-            "jit_compile": self.jit_compile,
+            "preconditioner": self.preconditioner, "jit_compile": self.jit_compile,
         }
+
+    @property
+    def _learning_rate(self) -> float:
+        return self.learning_rate or DEFAULT_LEARNING_RATE[self.sampler, self.preconditioner]
 
     def _schedule(self, steps_per_cycle: int):
         """Per-step `(rates, noisy, keep)` of one cycle (block) of each kind.
@@ -204,7 +237,7 @@ class StochasticGradientMCMC(SampledPosterior):
         Returns the schedules of the first block and of every later block (they
         differ for SGLD, whose burn-in keeps nothing).
         """
-        peak = self.learning_rate or DEFAULT_LEARNING_RATE[self.sampler]
+        peak = self._learning_rate
         k = self.samples_per_cycle
         if self.sampler == "sgld":
             rates = np.full(steps_per_cycle, peak)
@@ -225,7 +258,7 @@ class StochasticGradientMCMC(SampledPosterior):
     def fit(self, x, y, likelihood, settings: FitSettings):
         model = build_network(x.shape[1], y.shape[1], likelihood, settings, "sgmcmc_mlp")
         log_posterior = LogPosterior(model, likelihood, settings.prior, self.noise_precision_prior)
-        runner = _runner_for(log_posterior, self.sampler, self.jit_compile)
+        runner = _runner_for(log_posterior, self.sampler, self.preconditioner, self.jit_compile)
         rng = np.random.default_rng(settings.seed)
         n = len(x)
         batch_size = min(settings.batch_size, n)
@@ -243,6 +276,7 @@ class StochasticGradientMCMC(SampledPosterior):
         x_t, y_t = tf.constant(x, tf.float32), tf.constant(y, tf.float32)
         theta = tf.constant(log_posterior.initial_state(1, "map", rng.integers(2**31))[0])
         velocity = tf.zeros_like(theta)
+        moments = (tf.zeros_like(theta), tf.zeros((), tf.float32))
         friction = tf.constant(1.0 - self.momentum, tf.float32)
         temperature = tf.constant(self.temperature, tf.float32)
         schedule = (tf.constant(rates), tf.constant(noisy))
@@ -256,14 +290,14 @@ class StochasticGradientMCMC(SampledPosterior):
             batches = tf.constant(_batches(rng, n, batch_size, epochs_per_cycle))
             seed = tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int32)
             keep_t = no_keep if cycle < burnin_cycles else tf.constant(keep)
-            theta, velocity, kept, nll = runner.run(
-                theta, velocity, x_t, y_t, batches, *schedule, keep_t, seed, friction,
+            theta, velocity, moments, kept, nll = runner.run(
+                theta, velocity, moments, x_t, y_t, batches, *schedule, keep_t, seed, friction,
                 temperature)
             nll = float(nll)
             if not math.isfinite(nll) or not np.isfinite(theta.numpy()).all():
                 raise FloatingPointError(
                     f"{self.sampler} diverged in cycle {cycle + 1} (nll={nll}); lower "
-                    f"learning_rate (now {self.learning_rate or DEFAULT_LEARNING_RATE[self.sampler]})"
+                    f"learning_rate (now {self._learning_rate})"
                 )
             if cycle >= burnin_cycles:
                 draws.append(kept.numpy())
