@@ -252,6 +252,36 @@ def test_summary_columns_and_published_comparison():
     assert "| boston | vi | 1/20 | 400 | 3.000 | -2.500 |" in table
 
 
+def test_comparison_puts_methods_side_by_side_and_marks_the_best():
+    results = pd.DataFrame(
+        _rows("yacht", [(1.0, -1.0), (2.0, -2.0)], method="vi")
+        + _rows("yacht", [(0.5, -0.2)] * 20, method="hmc")
+        + _rows("boston", [(3.0, -2.5)] * 20, method="hmc"))
+    table = bench.format_comparison(bench.summarise(results), ["vi", "hmc"])
+    ll, rmse, seconds = table.split("\n\n")[1::2]
+    assert ll.splitlines()[0] == ("| data set | vi | hmc | PBP (published) | MC dropout (published) "
+                                  "| Deep ensembles (published) | DVI (published) |")
+    # Ours beat every published number on yacht; on boston MC dropout's -2.40 is best.
+    assert "| yacht | -1.500 ± 0.500 (2/20 splits) | **-0.200 ± 0.000** | -1.63 |" in ll
+    assert "| boston | – | -2.500 ± 0.000 | -2.57 | **-2.40** | -2.41 | -2.41 |" in ll
+    assert "| yacht | 1.500 ± 0.500 (2/20 splits) | **0.500 ± 0.000** | 1.02 | 0.67 | 1.58 |" in rmse
+    assert "| boston | – | 3.000 ± 0.000 | 3.01 | **2.90** | 3.28 |" in rmse
+    assert "| yacht | 20 s | 3.3 min |" in seconds and "| total | 20 s | 6.7 min |" in seconds
+
+
+def test_comparison_script_reads_result_folders(tmp_path, capsys):
+    for method in ("vi", "hmc"):
+        folder = tmp_path / method
+        folder.mkdir()
+        pd.DataFrame(_rows("yacht", [(1.0, -1.0)] * 20, method=method)).to_csv(
+            folder / "results.csv", index=False)
+    script = runpy.run_path(str(ROOT / "benchmarks" / "uci_table.py"))
+    assert script["main"]([str(tmp_path / "hmc"), str(tmp_path / "vi")]) == 0
+    assert "| data set | hmc | vi |" in capsys.readouterr().out
+    assert script["main"]([str(tmp_path / "missing")]) == 1
+    assert "uci_table.py: error:" in capsys.readouterr().err
+
+
 def _parse(argv):
     """Parses like `tfbnn` does once `add_benchmark_parser` is in its SUBCOMMANDS."""
     parser = argparse.ArgumentParser(prog="tfbnn")

@@ -2,6 +2,7 @@
 
 from tfbnn.benchmarks import published
 from tfbnn.benchmarks.uci import (
+    format_comparison,
     format_markdown,
     read_results,
     run_uci_benchmark,
@@ -10,6 +11,7 @@ from tfbnn.benchmarks.uci import (
 )
 
 __all__ = [
+    "format_comparison",
     "format_markdown",
     "published",
     "read_results",

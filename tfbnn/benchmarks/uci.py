@@ -362,6 +362,65 @@ def format_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_comparison(summary: pd.DataFrame, methods: Sequence[str] | None = None) -> str:
+    """Several methods side by side: Markdown tables of test LL, RMSE and fit time.
+
+    One row per data set and one column per method of `summary` (as `summarise`
+    returns it for results of several methods; `methods` picks and orders the
+    columns), then the published columns. In the LL and RMSE tables the best
+    mean of each row, ours or published, is in bold; a method with fewer splits
+    than the protocol is marked `(k/n splits)`.
+    """
+    methods = list(dict.fromkeys(summary["method"])) if methods is None else list(methods)
+    summary = summary[summary["method"].isin(methods)]
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    rows = {(r["dataset"], r["method"]): r for r in summary.to_dict("records")}
+    names = published.METHODS
+    rmse_keys = [key for key in names if key in published.TEST_RMSE]
+
+    def table(title, column, published_values, published_keys, higher_is_better):
+        header = ["data set", *methods, *(f"{names[k]} (published)" for k in published_keys)]
+        lines = [f"{title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for dataset in datasets:
+            ours = [rows.get((dataset, m)) for m in methods]
+            theirs = [published_values(dataset).get(k, math.nan) for k in published_keys]
+            means = [r[f"{column}_mean"] if r else math.nan for r in ours]
+            candidates = [v for v in [*means, *theirs] if not math.isnan(v)]
+            best = (max if higher_is_better else min)(candidates) if candidates else math.nan
+            cells = [dataset]
+            for row, mean in zip(ours, means):
+                if row is None:
+                    cells.append("–")
+                    continue
+                text = _mean_se(mean, row[f"{column}_se"])
+                text = f"**{text}**" if mean == best else text
+                if row["splits"] < row["n_splits"]:
+                    text += f" ({row['splits']}/{row['n_splits']} splits)"
+                cells.append(text)
+            cells += [f"**{_number(v)}**" if v == best else _number(v) for v in theirs]
+            lines.append("| " + " | ".join(cells) + " |")
+        return lines
+
+    lines = table("Test log-likelihood per point (higher is better)", "test_ll",
+                  published.published_ll, list(names), True)
+    lines += [""] + table("Test RMSE (lower is better)", "rmse", published.published_rmse,
+                          rmse_keys, False)
+    header = ["data set", *methods]
+    lines += ["", "Fit time (all splits, this machine)", "",
+              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for dataset in [*datasets, "total"]:
+        cells = [dataset]
+        for method in methods:
+            if dataset == "total":
+                seconds = summary.loc[summary["method"] == method, "fit_seconds"].sum()
+            else:
+                row = rows.get((dataset, method))
+                seconds = row["fit_seconds"] if row else math.nan
+            cells.append("–" if math.isnan(seconds) else _duration(seconds))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _mean_se(mean, se) -> str:
     return f"{mean:.3f}" if math.isnan(se) else f"{mean:.3f} ± {se:.3f}"
 
