@@ -14,9 +14,9 @@ from tfbnn.inference.ensemble import DeepEnsemble
 
 def gap_data(n: int = 200, seed: int = 0):
     """`y = sin(x) + noise` with x in [-3, -1] and [1, 3]: nothing in between."""
-    rng = np.random.default_rng(seed)
-    x = np.concatenate([rng.uniform(-3, -1, n // 2), rng.uniform(1, 3, n // 2)])
-    return x[:, None], np.sin(x) + 0.1 * rng.normal(size=n)
+    from tfbnn.datasets import gap_data as library_gap_data
+
+    return library_gap_data(n, seed)
 
 
 GAP = np.linspace(-0.5, 0.5, 11)[:, None]
@@ -111,12 +111,25 @@ def test_classifier_on_iris(tmp_path):
 @pytest.mark.parametrize("options, message", [
     ({"n_members": 0}, r"n_members must be an integer >= 1, got 0"),
     ({"n_members": 2.5}, r"n_members must be an integer >= 1, got 2.5"),
-    ({"adversarial_epsilon": 0.01}, r"Invalid inference_options for inference='ensemble'"),
+    ({"adversarial_epsilon": 0}, r"adversarial_epsilon must be in \(0.0, inf\), got 0"),
+    ({"adversarial": True}, r"Invalid inference_options for inference='ensemble'"),
 ])
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         tfbnn.BayesianRegressor(inference="ensemble", inference_options=options).fit(
             np.zeros((4, 1)), np.arange(4.0))
+
+
+def test_adversarial_training_is_an_option_that_saves(tmp_path):
+    x, y = gap_data(64)
+    options = {"n_members": 2, "adversarial_epsilon": 0.01, "jit_compile": False}
+    model = tfbnn.BayesianRegressor(hidden_units=(8,), inference="ensemble", epochs=30,
+                                    inference_options=options, random_state=0).fit(x, y)
+    assert model.history_["nll"][-1] < model.history_["nll"][0]
+    model.save(tmp_path / "adv")
+    loaded = tfbnn.load(tmp_path / "adv")
+    assert loaded.inference_.get_config() == {**options, "jit_compile": False}
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-5, atol=1e-6)
 
 
 def test_early_stopping_is_refused():

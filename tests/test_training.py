@@ -239,3 +239,44 @@ def test_a_runner_serves_different_epoch_counts():
         history = train(_model(), LIKELIHOOD, x, y, epochs=epochs, batch_size=16, verbose=0,
                         jit_compile=False)
         assert len(history.nll) == epochs
+
+
+# -- adversarial training (fast gradient sign) ----------------------------------------------
+
+
+def test_adversarial_inputs_step_along_the_sign_of_the_input_gradient():
+    # A linear model with fixed noise: d nll / d x = (w x + b - y) w / sigma^2.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    likelihood = likelihoods.Gaussian(scale=1.0)
+    runner = training.EpochRunner(model, likelihood, 4, jit_compile=False, adversarial=True)
+    theta = runner.functional.get_params()
+    rng = np.random.default_rng(0)
+    xb = tf.constant(rng.normal(size=(4, 3)), tf.float32)
+    yb = tf.constant(rng.normal(size=(4, 1)), tf.float32)
+    epsilon = tf.constant([0.1, 0.2, 0.0])
+    x_adv = runner._adversarial_inputs(theta, runner.functional.get_state(), xb, yb, epsilon)
+    w, b = (v.numpy() for v in model.weights)
+    residual = xb.numpy() @ w + b - yb.numpy()
+    expected = xb.numpy() + epsilon.numpy() * np.sign(residual * w[:, 0])
+    np.testing.assert_allclose(x_adv.numpy(), expected, rtol=1e-6)
+
+
+def test_zero_adversarial_step_doubles_the_loss_which_adam_ignores():
+    # With epsilon = 0 the adversarial inputs are the inputs: the loss doubles, and Adam's
+    # updates do not depend on the gradient's scale, so training follows the same path.
+    x, y = _data()
+    plain, twin = (models.mlp(2, LIKELIHOOD.n_network_outputs(1), hidden_units=(8,), seed=1,
+                              output_layers=LIKELIHOOD.output_layers(1)) for _ in range(2))
+    train(plain, LIKELIHOOD, x, y, epochs=3, batch_size=16, seed=0, verbose=0, jit_compile=False)
+    train(twin, LIKELIHOOD, x, y, epochs=3, batch_size=16, seed=0, verbose=0, jit_compile=False,
+          adversarial_epsilon=0.0)
+    for a, b in zip(plain.weights, twin.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("epsilon", [-0.1, [0.1, 0.2, 0.3, 0.4, 0.5], float("nan"), [[0.1]]])
+def test_bad_adversarial_epsilon_is_refused(epsilon):
+    x, y = _data()
+    with pytest.raises(ValueError, match="adversarial_epsilon must be a non-negative number"):
+        train(_model(), LIKELIHOOD, x, y, epochs=1, verbose=0, jit_compile=False,
+              adversarial_epsilon=epsilon)
