@@ -262,9 +262,9 @@ def test_comparison_puts_methods_side_by_side_and_marks_the_best():
     assert ll.splitlines()[0] == ("| data set | vi | hmc | PBP (published) | MC dropout (published) "
                                   "| Deep ensembles (published) | DVI (published) |")
     # Ours beat every published number on yacht; on boston MC dropout's -2.40 is best.
-    assert "| yacht | -1.500 ± 0.500 (2/20 splits) | **-0.200 ± 0.000** | -1.63 |" in ll
+    assert "| yacht | -1.500 ± 0.500 (2/20 splits) | **-0.200 ± 0.000** ▲ | -1.63 |" in ll
     assert "| boston | – | -2.500 ± 0.000 | -2.57 | **-2.40** | -2.41 | -2.41 |" in ll
-    assert "| yacht | 1.500 ± 0.500 (2/20 splits) | **0.500 ± 0.000** | 1.02 | 0.67 | 1.58 |" in rmse
+    assert "| yacht | 1.500 ± 0.500 (2/20 splits) | **0.500 ± 0.000** ▲ | 1.02 | 0.67 | 1.58 |" in rmse
     assert "| boston | – | 3.000 ± 0.000 | 3.01 | **2.90** | 3.28 |" in rmse
     assert "| yacht | 20 s | 3.3 min |" in seconds and "| total | 20 s | 6.7 min |" in seconds
 

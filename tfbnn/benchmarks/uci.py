@@ -368,8 +368,9 @@ def format_comparison(summary: pd.DataFrame, methods: Sequence[str] | None = Non
     One row per data set and one column per method of `summary` (as `summarise`
     returns it for results of several methods; `methods` picks and orders the
     columns), then the published columns. In the LL and RMSE tables the best
-    mean of each row, ours or published, is in bold; a method with fewer splits
-    than the protocol is marked `(k/n splits)`.
+    mean of each row, ours or published, is in bold, ▲ marks every mean of ours
+    better than all published numbers of its row, and a method with fewer
+    splits than the protocol is marked `(k/n splits)`.
     """
     methods = list(dict.fromkeys(summary["method"])) if methods is None else list(methods)
     summary = summary[summary["method"].isin(methods)]
@@ -385,8 +386,11 @@ def format_comparison(summary: pd.DataFrame, methods: Sequence[str] | None = Non
             ours = [rows.get((dataset, m)) for m in methods]
             theirs = [published_values(dataset).get(k, math.nan) for k in published_keys]
             means = [r[f"{column}_mean"] if r else math.nan for r in ours]
+            pick = max if higher_is_better else min
             candidates = [v for v in [*means, *theirs] if not math.isnan(v)]
-            best = (max if higher_is_better else min)(candidates) if candidates else math.nan
+            best = pick(candidates) if candidates else math.nan
+            known = [v for v in theirs if not math.isnan(v)]
+            best_published = pick(known) if known else math.nan
             cells = [dataset]
             for row, mean in zip(ours, means):
                 if row is None:
@@ -394,6 +398,8 @@ def format_comparison(summary: pd.DataFrame, methods: Sequence[str] | None = Non
                     continue
                 text = _mean_se(mean, row[f"{column}_se"])
                 text = f"**{text}**" if mean == best else text
+                if pick(mean, best_published) == mean != best_published:
+                    text += " ▲"
                 if row["splits"] < row["n_splits"]:
                     text += f" ({row['splits']}/{row['n_splits']} splits)"
                 cells.append(text)
