@@ -345,6 +345,13 @@ def test_usage_errors_exit_2(data, tmp_path, capsys):
     _expect_error(capsys, [], 2, "COMMAND")
 
 
+def test_demo_methods_usage_errors_exit_2(tmp_path, capsys):
+    demo = ["demo", "--out", tmp_path]
+    _expect_error(capsys, [*demo, "--methods", "nope"], 2, "--methods", "invalid choice: 'nope'")
+    _expect_error(capsys, [*demo, "--methods", "vi", "vi"], 2, "--methods names vi more than once")
+    assert not any(tmp_path.iterdir())
+
+
 def test_missing_files_and_unknown_target(regression_model, data, tmp_path, capsys):
     _expect_error(capsys, ["fit", tmp_path / "nope.csv", "--target", "y", "--out",
                            tmp_path / "m"], 1, "nope.csv")

@@ -1,12 +1,16 @@
-"""The demo: a quick run trains, scores, plots and saves a model the CLI can use."""
+"""The demo: a quick run trains, scores, plots and saves a model the CLI can use; the
+methods demo fits several inference methods to data with a gap and plots them."""
 
 import math
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from tfbnn import demo
 from tfbnn.cli import CLI_FILE, main
-from tfbnn.datasets import concrete_path
+from tfbnn.datasets import concrete_path, gap_data
+from tfbnn.inference import INFERENCE
 
 
 def test_run_demo_quick_writes_plot_and_model(tmp_path):
@@ -31,3 +35,77 @@ def test_demo_command_prints_results(tmp_path, capsys):
     for text in ("test RMSE", "MPa", "test log-likelihood", "95% interval coverage"):
         assert text in out
     assert (tmp_path / demo.PLOT_FILE).is_file()
+
+
+# -- the methods demo: every inference method on 1-D data with a gap ---------------------------
+
+
+def test_gap_data_has_a_gap_and_repeats():
+    x, y = gap_data(200, seed=3)
+    assert x.shape == (200, 1) and y.shape == (200,)
+    assert np.all((x[:100] >= -3) & (x[:100] <= -1)) and np.all((x[100:] >= 1) & (x[100:] <= 3))
+    assert np.std(y - np.sin(x[:, 0])) == pytest.approx(0.1, rel=0.2)
+    np.testing.assert_array_equal(gap_data(200, seed=3)[1], y)
+    assert not np.array_equal(gap_data(200, seed=4)[1], y)
+    assert gap_data(7)[0].shape == (7, 1)
+    with pytest.raises(ValueError, match="gap_data needs an integer n >= 2, got 1"):
+        gap_data(1)
+
+
+def test_run_methods_demo_quick_writes_plot_and_gap_ratios(tmp_path, capsys):
+    methods = ["vi", "ensemble", "mc_dropout"]
+    results = demo.run_methods_demo(tmp_path, methods=methods, quick=True, verbose=1)
+    assert (tmp_path / demo.METHODS_PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(results) == methods
+    for result in results.values():
+        assert set(result) == {"gap_ratio", "fit_seconds"}
+        assert math.isfinite(result["gap_ratio"]) and result["gap_ratio"] > 0
+        assert result["fit_seconds"] > 0
+    out = capsys.readouterr().out
+    assert "gap ratio" in out and demo.METHODS_PLOT_FILE in out
+    assert demo.format_methods_table(results) in out
+
+
+def test_methods_demo_defaults_to_every_method_in_a_readable_order():
+    assert sorted(demo.default_methods()) == sorted(INFERENCE.names())
+    assert demo.default_methods()[:3] == ["vi", "mc_dropout", "ensemble"]
+    for method in INFERENCE.names():
+        model = demo.methods_regressor(method)
+        assert model.hidden_units == demo.METHODS_HIDDEN_UNITS and model.inference == method
+        assert model.epochs == demo.METHODS_EPOCHS
+    assert demo.methods_regressor("hmc").inference_options["n_chains"] <= 2
+    quick = demo.methods_regressor("swag", quick=True)
+    assert quick.epochs == demo.QUICK_METHODS_EPOCHS and not quick.inference_options["jit_compile"]
+
+
+@pytest.mark.parametrize("methods, message", [
+    ([], r"methods is empty"),
+    (["vi", "nope"], r"Unknown inference method\(s\) \['nope'\]"),
+    (["vi", "vi"], r"methods lists \['vi'\] more than once"),
+])
+def test_run_methods_demo_refuses_bad_method_lists(tmp_path, methods, message):
+    with pytest.raises(ValueError, match=message):
+        demo.run_methods_demo(tmp_path, methods=methods)
+    assert not (tmp_path / demo.METHODS_PLOT_FILE).exists()
+
+
+def test_demo_methods_command_prints_the_gap_ratio_table(tmp_path, capsys):
+    assert main(["demo", "--methods", "vi", "ensemble", "--quick", "--epochs", "3",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("method ")):]
+    assert table[0].split() == ["method", "gap", "ratio", "fit", "(s)"]
+    assert [line.split()[0] for line in table[1:3]] == ["vi", "ensemble"]
+    assert (tmp_path / demo.METHODS_PLOT_FILE).is_file()
+    assert not (tmp_path / demo.PLOT_FILE).exists()  # not the concrete demo
+
+
+def test_demo_methods_without_names_means_every_method(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(demo, "run_methods_demo", lambda *args, **kwargs: calls.append(
+        (args, kwargs)))
+    monkeypatch.setattr(demo, "run_demo", lambda *args, **kwargs: pytest.fail("concrete demo"))
+    assert main(["demo", "--methods", "--out", str(tmp_path)]) == 0
+    assert calls == [((tmp_path,), {"methods": None, "quick": False, "epochs": None,
+                                    "verbose": 1})]

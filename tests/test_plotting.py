@@ -138,3 +138,89 @@ def test_plotting_errors(regression, classification):
         plotting.plot_reliability_diagram(labels, cls_predictive, strategy="width")
     with pytest.raises(ValueError, match="y_true has 79 examples but the predictive has 80"):
         plotting.plot_predicted_vs_true(y[:-1], predictive)
+
+
+# -- several methods side by side --------------------------------------------------------
+
+
+def _method_predictives(x, n=3):
+    """Regression predictives at `x` whose epistemic spread grows with the method's index."""
+    rng = np.random.default_rng(5)
+    return {f"method {i}": Predictive(
+        Gaussian(scale=0.2), (np.sin(x)[None] + (i + 1) * 0.1 * rng.normal(size=(20, 1)))[..., None],
+        squeeze=True) for i in range(n)}
+
+
+def test_predictive_1d_without_legend_keeps_the_labels(regression):
+    x, predictive, _ = regression
+    ax = plotting.plot_predictive_1d(x, predictive, legend=False)
+    assert ax.get_legend() is None
+    assert [c.get_label() for c in ax.collections] == ["total 95%", "epistemic 95%"]
+
+
+def test_methods_1d_one_panel_per_method_with_bands_and_data():
+    x = np.linspace(-3, 3, 60)
+    x_train, y_train = x[::3], np.sin(x[::3])
+    predictives = _method_predictives(x)
+    axes = plotting.plot_methods_1d(x, predictives, x_train=x_train, y_train=y_train, level=0.9)
+    assert isinstance(axes, np.ndarray) and axes.shape == (3,)
+    assert [ax.get_title() for ax in axes] == list(predictives)
+    for ax, predictive in zip(axes, predictives.values(), strict=True):
+        total, epistemic, data = ax.collections
+        assert [total.get_label(), epistemic.get_label(), data.get_label()] == [
+            "total 90%", "epistemic 90%", "training data"]
+        assert total.get_facecolor()[0].tolist() != epistemic.get_facecolor()[0].tolist()
+        np.testing.assert_allclose(data.get_offsets(), np.c_[x_train, y_train])
+        # The epistemic band is mean -/+ z sqrt(epistemic_var), z for the 90% level.
+        upper = predictive.mean + 1.6448536 * np.sqrt(predictive.epistemic_var)
+        assert epistemic.get_paths()[0].vertices[:, 1].max() == pytest.approx(upper.max(), 1e-5)
+        np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), predictive.mean)
+    # Common limits, wide enough for the widest method's bands; one legend, on the first.
+    assert len({ax.get_xlim() for ax in axes}) == 1 and len({ax.get_ylim() for ax in axes}) == 1
+    widest = predictives["method 2"].interval(0.9)
+    assert axes[0].get_ylim()[0] <= widest[0].min() and axes[0].get_ylim()[1] >= widest[1].max()
+    assert axes[0].get_legend() is not None
+    assert all(ax.get_legend() is None for ax in axes[1:])
+
+
+def test_methods_1d_new_figure_grid_hides_the_spare_panels():
+    x = np.linspace(-3, 3, 30)
+    axes = plotting.plot_methods_1d(x, _method_predictives(x, n=5))
+    figure = axes[0].figure
+    assert len(axes) == 5 and len(figure.axes) == 8
+    assert [ax.get_visible() for ax in figure.axes] == [True] * 5 + [False] * 3
+    # x tick labels only where no panel is below, y tick labels only in the first column.
+    assert axes[0].xaxis.label.get_text() == "" and axes[3].xaxis.label.get_text() == "x"
+    assert axes[4].yaxis.label.get_text() == "y" and axes[1].yaxis.label.get_text() == ""
+
+
+def test_methods_1d_uses_the_axes_it_is_given():
+    x = np.linspace(-3, 3, 30)
+    grid = Figure().subplots(2, 1)
+    axes = plotting.plot_methods_1d(x, _method_predictives(x, n=2), axes=grid)
+    assert list(axes) == list(grid)
+    assert all(ax.has_data() for ax in grid)
+
+
+def test_methods_1d_errors(classification):
+    x = np.linspace(-3, 3, 30)
+    predictives = _method_predictives(x, n=2)
+    cls_predictive, _ = classification
+    with pytest.raises(ValueError, match="needs at least one method: predictives is empty"):
+        plotting.plot_methods_1d(x, {})
+    with pytest.raises(ValueError, match="needs a dict from method name to Predictive, got list"):
+        plotting.plot_methods_1d(x, list(predictives.values()))
+    with pytest.raises(ValueError, match=r"predictives\['bad'\] is a ndarray"):
+        plotting.plot_methods_1d(x, {**predictives, "bad": np.zeros(30)})
+    with pytest.raises(ValueError, match=r"predictives\['cls'\] is a classification Predictive"):
+        plotting.plot_methods_1d(x, {"cls": cls_predictive})
+    with pytest.raises(ValueError, match=r"x has 29 values, the mean of predictives\['method 0'\]"):
+        plotting.plot_methods_1d(x[:-1], predictives)
+    with pytest.raises(ValueError, match="x_train and y_train together"):
+        plotting.plot_methods_1d(x, predictives, x_train=x)
+    with pytest.raises(ValueError, match="x_train has 30 values but y_train has 29"):
+        plotting.plot_methods_1d(x, predictives, x_train=x, y_train=x[:-1])
+    with pytest.raises(ValueError, match="axes has 3 axes for 2 methods"):
+        plotting.plot_methods_1d(x, predictives, axes=Figure().subplots(1, 3))
+    with pytest.raises(ValueError, match="level must be strictly between 0 and 1"):
+        plotting.plot_methods_1d(x, predictives, level=95)

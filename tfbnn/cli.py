@@ -322,20 +322,30 @@ def add_evaluate_parser(subparsers) -> None:
 
 
 def add_demo_parser(subparsers) -> None:
-    """`tfbnn demo [--out DIR] [--epochs N] [--quick]`."""
+    """`tfbnn demo [--out DIR] [--epochs N] [--quick] [--methods [METHOD ...]]`."""
     from tfbnn import demo
 
+    paragraphs = demo.__doc__.split("\n\n")
     p = _add_command(
         subparsers, "demo", summary="train on the bundled concrete data and check the "
                                     "uncertainty",
-        paragraphs=[text.replace("`", "") for text in demo.__doc__.split("\n\n")[:2]],
-        example="tfbnn demo --out demo_output", run=run_demo)
+        paragraphs=[text.replace("`", "") for text in paragraphs[:2] + paragraphs[3:4]],
+        example="tfbnn demo --out demo_output\n  tfbnn demo --methods vi ensemble hmc",
+        run=run_demo)
     p.add_argument("--out", type=Path, default=Path(demo.DEFAULT_OUT_DIR), metavar="DIR",
                    help="folder for the plot and the model (default: %(default)s)")
     p.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
-                   help="training epochs (default: the estimator's 'auto')")
+                   help="training epochs (default: the estimator's 'auto'; with --methods, "
+                        f"{demo.METHODS_EPOCHS} for every method but hmc)")
     p.add_argument("--quick", action="store_true",
-                   help=f"train for {demo.QUICK_EPOCHS} epochs only, to check the setup")
+                   help=f"train for {demo.QUICK_EPOCHS} epochs only (with --methods, "
+                        f"{demo.QUICK_METHODS_EPOCHS}, and short sampling runs), to check "
+                        f"the setup")
+    p.add_argument("--methods", nargs="*", choices=inference.INFERENCE.names(), default=None,
+                   metavar="METHOD",
+                   help="instead, compare inference methods on 1-D data with a gap and write "
+                        f"{demo.METHODS_PLOT_FILE}: all of them, or those named (of "
+                        f"{', '.join(inference.INFERENCE.names())})")
 
 
 SUBCOMMANDS = [add_fit_parser, add_calibrate_parser, add_predict_parser, add_evaluate_parser,
@@ -736,8 +746,16 @@ def run_evaluate(args) -> int:
 
 
 def run_demo(args) -> int:
-    """Runs `tfbnn.demo.run_demo` with a progress bar and printed results."""
+    """Runs `tfbnn.demo.run_demo` with a progress bar and printed results, or with
+    `--methods` `tfbnn.demo.run_methods_demo` and its table of gap ratios."""
     from tfbnn import demo
 
+    if args.methods is not None:
+        repeated = sorted({m for m in args.methods if args.methods.count(m) > 1})
+        if repeated:
+            raise UsageError(f"--methods names {', '.join(repeated)} more than once")
+        demo.run_methods_demo(args.out, methods=args.methods or None, quick=args.quick,
+                              epochs=args.epochs, verbose=1)
+        return 0
     demo.run_demo(args.out, epochs=args.epochs, quick=args.quick, verbose=1)
     return 0

@@ -9,11 +9,23 @@ strength with 95% error bars, and interval coverage at every level) and saves
 the model in `model/`, usable with `tfbnn predict`.
 
 Run it with `tfbnn demo` or, from Python, `tfbnn.demo.run_demo("demo_output")`.
+
+The methods demo compares every inference method (VI, MC dropout, a deep
+ensemble, SWAG, Laplace, HMC and SG-MCMC) on 1-D data with a gap: `y = sin(x) +
+noise` with no inputs in (-1, 1). It fits each with the same network, writes
+`methods_gap.png` (one panel per method: predictive mean, total and epistemic
+95% bands, training data) and reports each method's gap ratio, its mean
+epistemic variance in the gap over that on the training inputs (above 1 when
+the method knows it has seen no data there).
+
+Run it with `tfbnn demo --methods` (or name some: `--methods vi hmc`) or, from
+Python, `tfbnn.demo.run_methods_demo("demo_output")`.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +34,10 @@ from sklearn.model_selection import train_test_split
 from tfbnn import metrics, plotting
 from tfbnn.cli import check_model_destination, format_table, save_model
 from tfbnn.data.tabular import prepare_features, read_table
-from tfbnn.datasets import CONCRETE_TARGET, concrete_path
+from tfbnn.datasets import CONCRETE_TARGET, GAP_INPUTS, concrete_path, gap_data
 from tfbnn.estimators import BayesianRegressor
+from tfbnn.inference import INFERENCE
+from tfbnn.inference.diagnostics import ConvergenceWarning
 
 DEFAULT_OUT_DIR = "demo_output"
 """Where `tfbnn demo` writes unless given `--out`."""
@@ -124,3 +138,204 @@ def _plot(y_true, predictive, path: Path) -> None:
     right.set_title("Are the intervals calibrated?")
     figure.suptitle("Bayesian neural network on UCI concrete compressive strength")
     figure.savefig(path, dpi=120)
+
+
+# -- every inference method on 1-D data with a gap -----------------------------------------
+
+METHODS_PLOT_FILE = "methods_gap.png"
+"""The figure `run_methods_demo` writes into its folder."""
+
+METHOD_TITLES = {
+    "vi": "VI (Bayes by backprop)",
+    "mc_dropout": "MC dropout",
+    "ensemble": "deep ensemble",
+    "swag": "MultiSWAG",
+    "laplace": "Laplace (last layer)",
+    "hmc": "HMC (NUTS)",
+    "sgmcmc": "SG-MCMC (cyclical SGHMC)",
+}
+"""Panel titles of the methods demo: a method's name and its variant at these settings."""
+
+METHODS_N_TRAIN = 200
+METHODS_HIDDEN_UNITS = (50, 50)
+METHODS_EPOCHS = 200
+QUICK_METHODS_EPOCHS = 20
+"""Training epochs of the methods demo with `quick=True` (HMC takes a few draws instead)."""
+
+GAP_X = np.linspace(-0.5, 0.5, 11)
+"""Inputs in the middle of the gap, where `gap_ratio` averages the epistemic variance."""
+
+PLOT_X = np.linspace(-4.0, 4.0, 321)
+"""Inputs of the methods demo's plot: the data, the gap and a little beyond."""
+
+# Per-method estimator settings beyond the shared network and epochs: MC dropout as in its
+# tests on the gap data; VI at a learning rate of 1e-2 (at the default 1e-3, 200 epochs left
+# its epistemic variance in the gap below that on the data: ratios 0.6 to 0.9 over 3 seeds);
+# an HMC short enough for a demo (two chains, short warm-up, shallow trees).
+_METHOD_SETTINGS = {
+    "vi": {"learning_rate": 1e-2},
+    "mc_dropout": {"inference_options": {"input_dropout": False}},
+    "hmc": {"inference_options": {"n_chains": 2, "num_warmup": 200, "num_samples": 100,
+                                  "max_tree_depth": 6}},
+}
+_QUICK_SETTINGS = {
+    "swag": {"inference_options": {"swag_epochs": 4, "n_models": 2}},
+    "ensemble": {"inference_options": {"n_members": 2}},
+    "hmc": {"inference_options": {"n_chains": 1, "num_warmup": 20, "num_samples": 10,
+                                  "max_tree_depth": 3, "map_steps": 100}},
+    "sgmcmc": {"inference_options": {"n_cycles": 2}},
+    # The marginal likelihood's noise needs the full GGN of all weights: 20 s here.
+    "laplace": {"inference_options": {"sigma_noise": "map"}},
+}
+
+
+def gap_ratio(model, x_train) -> float:
+    """Mean epistemic variance in the gap (`GAP_X`) over its mean at the training inputs.
+
+    Above 1 when the model is less sure of its mean where it has seen no data.
+    """
+    x_train = np.asarray(x_train, np.float64).reshape(-1, 1)
+    var = model.predict_distribution(np.r_[GAP_X[:, None], x_train]).epistemic_var
+    return float(var[: len(GAP_X)].mean() / var[len(GAP_X):].mean())
+
+
+def methods_regressor(method: str, *, quick: bool = False, epochs=None,
+                      seed: int = 0) -> BayesianRegressor:
+    """The unfitted `BayesianRegressor` the methods demo uses for `method`.
+
+    Every method gets the same network, `METHODS_HIDDEN_UNITS`, and
+    `METHODS_EPOCHS` (`QUICK_METHODS_EPOCHS` with `quick`, or `epochs`), and
+    otherwise the estimator's defaults except: VI a learning rate of 1e-2, MC
+    dropout none on the input, and HMC (which does not train by epochs) 2
+    chains of 200 warm-up steps and 100 draws, with trees of depth at most 6.
+    `quick` also shrinks the ensembles and the sampling runs and turns XLA
+    compilation off, which costs more than it saves in such short runs.
+    """
+    _check_methods([method])
+    if epochs is None:
+        epochs = QUICK_METHODS_EPOCHS if quick else METHODS_EPOCHS
+    settings = {"hidden_units": METHODS_HIDDEN_UNITS, "epochs": epochs,
+                "n_samples": 30 if quick else 100, **_METHOD_SETTINGS.get(method, {})}
+    options = dict(settings.pop("inference_options", {}))
+    if quick:
+        options.update(_QUICK_SETTINGS.get(method, {}).get("inference_options", {}))
+        options["jit_compile"] = False
+    return BayesianRegressor(inference=method, inference_options=options or None,
+                             random_state=seed, verbose=0, **settings)
+
+
+def default_methods() -> list[str]:
+    """Every registered inference method, those of `METHOD_TITLES` first in its order."""
+    names = INFERENCE.names()
+    return [m for m in METHOD_TITLES if m in names] + [m for m in names if m not in METHOD_TITLES]
+
+
+def _check_methods(methods) -> list[str]:
+    names = INFERENCE.names()
+    methods = list(methods)
+    if not methods:
+        raise ValueError(f"methods is empty: give one or more of {names}")
+    unknown = [m for m in methods if m not in names]
+    if unknown:
+        raise ValueError(f"Unknown inference method(s) {unknown}; expected some of {names}")
+    repeated = sorted({m for m in methods if methods.count(m) > 1})
+    if repeated:
+        raise ValueError(f"methods lists {repeated} more than once")
+    return methods
+
+
+def run_methods_demo(out_dir=DEFAULT_OUT_DIR, methods=None, quick: bool = False, seed: int = 0,
+                     *, epochs=None, verbose: int = 1) -> dict:
+    """Fits every inference method to 1-D data with a gap and plots them side by side.
+
+    The data are `tfbnn.datasets.gap_data(200, seed)`: `y = sin(x) + noise`
+    with x in [-3, -1] and [1, 3]. Each method fits the same network (see
+    `methods_regressor`); the figure `methods_gap.png` shows one panel per
+    method (`tfbnn.plotting.plot_methods_1d`) with its gap ratio in the title.
+
+    Args:
+        out_dir: folder for `methods_gap.png` (created if needed; replaced).
+        methods: inference method names, in the order to show them; None for
+            every registered method (`default_methods()`: vi, mc_dropout,
+            ensemble, swag, laplace, hmc, sgmcmc).
+        quick: train briefly (a few seconds per method), to check the setup.
+        seed: seed of the data and of every method's initialisation.
+        epochs: training epochs of the methods that train by epochs (all but
+            HMC); None for 200, or `QUICK_METHODS_EPOCHS` with `quick`.
+        verbose: 1 prints each method's result as it finishes and a table;
+            0 is silent.
+
+    Returns:
+        A dict from method name, in the order fitted, to a dict of floats:
+        `gap_ratio` (mean epistemic variance at x in [-0.5, 0.5] over its mean
+        at the training inputs) and `fit_seconds`.
+    """
+    methods = _check_methods(default_methods() if methods is None else methods)
+    out_dir = Path(out_dir)
+    x, y = gap_data(METHODS_N_TRAIN, seed)
+    (_, gap_start), (gap_end, _) = GAP_INPUTS
+    if verbose:
+        print(f"Fitting {len(methods)} inference method{'s' * (len(methods) > 1)} to {len(y)} points of y = sin(x) + "
+              f"noise, with no inputs between {gap_start:g} and {gap_end:g}.")
+    results, predictives = {}, {}
+    for method in methods:
+        model = methods_regressor(method, quick=quick, epochs=epochs, seed=seed)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            # Short chains on purpose: the demo shows the posterior, not a converged one.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(x, y)
+        seconds = time.perf_counter() - start
+        results[method] = {"gap_ratio": gap_ratio(model, x), "fit_seconds": seconds}
+        predictives[method] = model.predict_distribution(PLOT_X[:, None])
+        if verbose:
+            print(f"  {method}: gap ratio {results[method]['gap_ratio']:.3g}, "
+                  f"fitted in {seconds:.1f} s")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_path = out_dir / METHODS_PLOT_FILE
+    _plot_methods(x, y, predictives, results, plot_path)
+    if verbose:
+        print(format_methods_table(results))
+        print(f"Plot: {plot_path}")
+    return results
+
+
+def format_methods_table(results: dict) -> str:
+    """`run_methods_demo`'s results as a table: method, gap ratio, fit seconds."""
+    rows = [("method", "gap ratio", "fit (s)")] + [
+        (name, f"{r['gap_ratio']:.3g}", f"{r['fit_seconds']:.1f}") for name, r in results.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows)
+
+
+def _plot_methods(x, y, predictives, results, path: Path) -> None:
+    """One panel per method and a last one for the legend."""
+    from matplotlib.figure import Figure
+
+    n = len(predictives)
+    ncols = min(n + 1, 4)
+    nrows = -(-(n + 1) // ncols)
+    figure = Figure(figsize=(3.7 * ncols, 3.1 * nrows + 0.6), layout="constrained")
+    grid = figure.subplots(nrows, ncols, squeeze=False).ravel()
+    titled = {f"{METHOD_TITLES.get(name, name)}\ngap ratio {results[name]['gap_ratio']:.3g}": p
+              for name, p in predictives.items()}
+    axes = plotting.plot_methods_1d(PLOT_X, titled, x_train=x, y_train=y, level=LEVEL,
+                                    axes=grid[:n])
+    (_, gap_start), (gap_end, _) = GAP_INPUTS
+    for ax in axes:
+        ax.axvspan(gap_start, gap_end, color="0.5", alpha=0.08, linewidth=0)
+        ax.title.set_fontsize("medium")
+    plotting._label_grid(axes, ncols)
+    # The legend gets a panel of its own instead of covering the first method's bands.
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].get_legend().remove()
+    legend_ax = grid[n]
+    legend_ax.axis("off")
+    legend_ax.legend(handles, labels, loc="center", frameon=False)
+    for spare in grid[n + 1:]:
+        spare.set_visible(False)
+    figure.suptitle(
+        f"Epistemic uncertainty in a data gap: y = sin(x) + noise, no inputs in "
+        f"({gap_start:g}, {gap_end:g})\ngap ratio = mean epistemic variance at |x| <= 0.5 "
+        f"over that at the training inputs")
+    figure.savefig(path, dpi=110)

@@ -2,10 +2,13 @@
 
 matplotlib is imported inside each function, so `import tfbnn` never pulls it
 in. Every function takes `ax=None` (a new figure from `pyplot` when omitted) and
-returns the axes it drew on, so plots compose into the caller's own figures.
+returns the axes it drew on, so plots compose into the caller's own figures
+(`plot_methods_1d`, one panel per method, takes `axes=None` and returns an array).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 from scipy import stats
@@ -28,7 +31,8 @@ def _regression_predictive(predictive, name):
     return predictive
 
 
-def plot_predictive_1d(x, predictive, *, x_train=None, y_train=None, levels=(0.95,), ax=None):
+def plot_predictive_1d(x, predictive, *, x_train=None, y_train=None, levels=(0.95,), ax=None,
+                       legend=True):
     """Predictive mean with epistemic and total uncertainty bands over a 1-D input.
 
     The total band is the predictive's exact central interval at each level; the
@@ -42,6 +46,7 @@ def plot_predictive_1d(x, predictive, *, x_train=None, y_train=None, levels=(0.9
         x_train, y_train: training data to scatter, optional.
         levels: interval levels in (0, 1), one pair of bands each.
         ax: matplotlib axes; a new figure when None.
+        legend: draw the legend (the artists keep their labels either way).
     """
     predictive = _regression_predictive(predictive, "plot_predictive_1d")
     x = np.asarray(x, np.float64).reshape(-1)
@@ -69,8 +74,111 @@ def plot_predictive_1d(x, predictive, *, x_train=None, y_train=None, levels=(0.9
                    label="training data", zorder=3)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
-    ax.legend(loc="best", fontsize="small")
+    if legend:
+        ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def plot_methods_1d(x, predictives, *, x_train=None, y_train=None, level=0.95, axes=None):
+    """The predictives of several methods over a 1-D input, one panel each, side by side.
+
+    Each panel is `plot_predictive_1d` at one level: the predictive mean, the
+    total central interval and, in another colour, the epistemic band
+    `mean -/+ z * sqrt(epistemic_var)`, with the training data and the
+    method's name as the title. All panels share the x and y limits, so the
+    widths of the bands compare directly; the first panel holds the legend.
+
+    Args:
+        x: `(B,)` inputs (or `(B, 1)`) the predictives are at, in any order.
+        predictives: a dict from method name to a regression `Predictive` with
+            one target at each of `x`, drawn in the dict's order.
+        x_train, y_train: training data to scatter in every panel, optional
+            (both or neither).
+        level: the intervals' level, in (0, 1).
+        axes: one matplotlib axes per method (any array shape, read in row
+            order); when None, a new `pyplot` figure with a grid of panels, at
+            most four across (axes left over in the grid are hidden).
+
+    Returns:
+        A 1-D numpy array of the axes drawn on, one per method in the order of
+        `predictives` (the figure is `axes[0].figure`).
+
+    Example:
+
+    >>> axes = plot_methods_1d(x, {"vi": model_vi.predict_distribution(x),
+    ...                            "hmc": model_hmc.predict_distribution(x)},
+    ...                        x_train=x_train, y_train=y_train)  # doctest: +SKIP
+    """
+    if not isinstance(predictives, Mapping):
+        raise ValueError("plot_methods_1d needs a dict from method name to Predictive, got "
+                         f"{type(predictives).__name__}")
+    if not predictives:
+        raise ValueError("plot_methods_1d needs at least one method: predictives is empty")
+    level = metrics._check_level(level)
+    x = np.asarray(x, np.float64).reshape(-1)
+    for name, predictive in predictives.items():
+        if not isinstance(predictive, Predictive) or predictive.is_classification:
+            kind = ("a classification Predictive" if isinstance(predictive, Predictive)
+                    else f"a {type(predictive).__name__}")
+            raise ValueError(f"plot_methods_1d needs a regression Predictive for every method; "
+                             f"predictives[{name!r}] is {kind}")
+        shape = np.shape(predictive.mean)
+        if shape != x.shape:
+            raise ValueError(f"plot_methods_1d needs one target per input: x has {x.shape[0]} "
+                             f"values, the mean of predictives[{name!r}] has shape {shape}")
+    if (x_train is None) != (y_train is None):
+        raise ValueError("plot_methods_1d needs x_train and y_train together, or neither")
+    if x_train is not None and np.size(x_train) != np.size(y_train):
+        raise ValueError(f"x_train has {np.size(x_train)} values but y_train has "
+                         f"{np.size(y_train)}: one target per training input")
+    n = len(predictives)
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        ncols = min(n, 4)
+        nrows = -(-n // ncols)
+        _, grid = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows),
+                               squeeze=False, layout="constrained")
+        grid = grid.ravel()
+        for spare in grid[n:]:
+            spare.set_visible(False)
+        axes = grid[:n]
+        created = ncols
+    else:
+        created = None
+        axes = np.asarray(axes, dtype=object).reshape(-1)
+        if len(axes) != n:
+            raise ValueError(f"axes has {len(axes)} axes for {n} methods: pass one per method")
+    for i, (ax, (name, predictive)) in enumerate(zip(axes, predictives.items(), strict=True)):
+        plot_predictive_1d(x, predictive, x_train=x_train, y_train=y_train, levels=(level,),
+                           ax=ax, legend=i == 0)
+        ax.set_title(str(name))
+    # Common limits: the union of what each panel needs.
+    xlims = np.array([ax.get_xlim() for ax in axes])
+    ylims = np.array([ax.get_ylim() for ax in axes])
+    for ax in axes:
+        ax.set_xlim(xlims[:, 0].min(), xlims[:, 1].max())
+        ax.set_ylim(ylims[:, 0].min(), ylims[:, 1].max())
+    if created:
+        _label_grid(axes, created)
+    return axes
+
+
+def _label_grid(axes, ncols: int) -> None:
+    """Leaves axis labels only on the outside of a row-major grid of panels with common limits.
+
+    Tick labels and the axis label go from every panel with another panel below it
+    (x) or to its left (y): `axes` are the grid's first panels in row order, so the
+    last row may be short and the panels above its gap keep their x labels.
+    """
+    axes = np.asarray(axes, dtype=object).reshape(-1)
+    for i, ax in enumerate(axes):
+        if i % ncols:
+            ax.set_ylabel("")
+            ax.tick_params(labelleft=False)
+        if i + ncols < len(axes):
+            ax.set_xlabel("")
+            ax.tick_params(labelbottom=False)
 
 
 def plot_predicted_vs_true(y_true, predictive, *, level=0.95, ax=None):

@@ -1,6 +1,8 @@
 """Small data sets shipped with tfbnn, for demos and examples.
 
-See `README.md` in this folder for sources, licences and column units.
+See `README.md` in this folder for sources, licences and column units. Also
+synthetic data made on the fly: `gap_data`, a 1-D regression with a gap in the
+inputs.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ CONCRETE_TARGET = "compressive_strength"
 
 _CONCRETE_FILE = "concrete.csv"
 
-__all__ = ["CONCRETE_TARGET", "concrete_path", "load_concrete"]
+GAP_INPUTS = ((-3.0, -1.0), (1.0, 3.0))
+"""The two intervals `gap_data` draws its inputs from; nothing lies in between."""
+
+GAP_NOISE = 0.1
+"""The standard deviation of `gap_data`'s Gaussian noise."""
+
+__all__ = ["CONCRETE_TARGET", "GAP_INPUTS", "GAP_NOISE", "concrete_path", "gap_data",
+           "load_concrete"]
 
 
 def concrete_path() -> Path:
@@ -55,3 +64,37 @@ def load_concrete(as_frame: bool = False):
         return frame
     X = frame.drop(columns=CONCRETE_TARGET).to_numpy(dtype=np.float64)
     return X, frame[CONCRETE_TARGET].to_numpy(dtype=np.float64)
+
+
+def gap_data(n: int = 200, seed: int = 0):
+    """Synthetic 1-D regression with a gap in the inputs: `y = sin(x) + noise`.
+
+    Half the inputs are uniform in [-3, -1] and half in [1, 3] (`GAP_INPUTS`),
+    so there are no data in (-1, 1); the noise is Gaussian with standard
+    deviation 0.1 (`GAP_NOISE`). A model's epistemic uncertainty should be
+    larger in the gap than on the data, which is what
+    `tfbnn.demo.run_methods_demo` shows for every inference method.
+
+    Args:
+        n: number of points: the first `n // 2` in [-3, -1], the rest in
+            [1, 3].
+        seed: seed of the `numpy` random generator: the same seed gives the
+            same data.
+
+    Returns:
+        `(x, y)`: float64 `x` of shape `(n, 1)` and `y` of shape `(n,)`.
+
+    Example:
+
+    >>> x, y = gap_data(10)
+    >>> x.shape, y.shape
+    ((10, 1), (10,))
+    >>> bool(((x < -1) | (x > 1)).all())
+    True
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"gap_data needs an integer n >= 2, got {n!r}")
+    rng = np.random.default_rng(seed)
+    (a, b), (c, d) = GAP_INPUTS
+    x = np.concatenate([rng.uniform(a, b, n // 2), rng.uniform(c, d, n - n // 2)])
+    return x[:, None], np.sin(x) + GAP_NOISE * rng.normal(size=n)
