@@ -146,9 +146,9 @@ def test_plotting_errors(regression, classification):
 def _method_predictives(x, n=3):
     """Regression predictives at `x` whose epistemic spread grows with the method's index."""
     rng = np.random.default_rng(5)
-    return {f"method {i}": Predictive(
-        Gaussian(scale=0.2), (np.sin(x)[None] + (i + 1) * 0.1 * rng.normal(size=(20, 1)))[..., None],
-        squeeze=True) for i in range(n)}
+    locs = [np.sin(x)[None] + (i + 1) * 0.1 * rng.normal(size=(20, 1)) for i in range(n)]
+    return {f"method {i}": Predictive(Gaussian(scale=0.2), loc[..., None], squeeze=True)
+            for i, loc in enumerate(locs)}
 
 
 def test_predictive_1d_without_legend_keeps_the_labels(regression):

@@ -275,8 +275,9 @@ def run_methods_demo(out_dir=DEFAULT_OUT_DIR, methods=None, quick: bool = False,
     x, y = gap_data(METHODS_N_TRAIN, seed)
     (_, gap_start), (gap_end, _) = GAP_INPUTS
     if verbose:
-        print(f"Fitting {len(methods)} inference method{'s' * (len(methods) > 1)} to {len(y)} points of y = sin(x) + "
-              f"noise, with no inputs between {gap_start:g} and {gap_end:g}.")
+        print(f"Fitting {len(methods)} inference method{'s' * (len(methods) > 1)} to "
+              f"{len(y)} points of y = sin(x) + noise, with no inputs between {gap_start:g} "
+              f"and {gap_end:g}.")
     results, predictives = {}, {}
     for method in methods:
         model = methods_regressor(method, quick=quick, epochs=epochs, seed=seed)
