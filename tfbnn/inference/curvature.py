@@ -448,8 +448,6 @@ def tune_prior_precision(eigenvalues, theta_sq_norm: float, initial: float = 1.0
     `P/2 - alpha ||theta||^2 / 2 - 1/2 sum_i alpha / (lambda_i + alpha)` is found by
     bracketing and Brent's method.
     """
-    from scipy.optimize import brentq
-
     lam = np.clip(np.asarray(eigenvalues, np.float64), 0.0, None)
     p = lam.size
 
@@ -457,16 +455,7 @@ def tune_prior_precision(eigenvalues, theta_sq_norm: float, initial: float = 1.0
         a = math.exp(t)
         return 0.5 * p - 0.5 * a * theta_sq_norm - 0.5 * np.sum(a / (lam + a))
 
-    lo = hi = math.log(initial)
-    while slope(lo) < 0 and lo > -60:
-        lo -= 2.0
-    while slope(hi) > 0 and hi < 60:
-        hi += 2.0
-    if slope(lo) < 0:
-        return math.exp(lo)
-    if slope(hi) > 0:
-        return math.exp(hi)
-    return math.exp(brentq(slope, lo, hi, xtol=1e-13, rtol=1e-14))
+    return _root_in_log(slope, initial)
 
 
 def _root_in_log(slope, start: float) -> float:
