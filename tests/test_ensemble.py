@@ -8,25 +8,10 @@ import pytest
 
 import tfbnn
 from tfbnn import likelihoods
+from tfbnn.datasets import gap_data
+from tfbnn.demo import gap_ratio
 from tfbnn.inference import INFERENCE
 from tfbnn.inference.ensemble import DeepEnsemble
-
-
-def gap_data(n: int = 200, seed: int = 0):
-    """`y = sin(x) + noise` with x in [-3, -1] and [1, 3]: nothing in between."""
-    from tfbnn.datasets import gap_data as library_gap_data
-
-    return library_gap_data(n, seed)
-
-
-GAP = np.linspace(-0.5, 0.5, 11)[:, None]
-
-
-def gap_ratio(model, x) -> float:
-    """Mean epistemic variance in the gap over its mean on the training inputs."""
-    dist = model.predict_distribution(np.r_[GAP, x])
-    var = dist.epistemic_var
-    return float(var[: len(GAP)].mean() / var[len(GAP):].mean())
 
 
 @pytest.fixture(scope="module")

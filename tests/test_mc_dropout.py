@@ -8,10 +8,11 @@ import keras
 import numpy as np
 import pytest
 from layer_checks import check_layer
-from test_ensemble import gap_data, gap_ratio
 
 import tfbnn
 from tfbnn import likelihoods
+from tfbnn.datasets import gap_data
+from tfbnn.demo import gap_ratio
 from tfbnn.inference import INFERENCE, FitSettings
 from tfbnn.inference.mc_dropout import MCDropoutInference
 from tfbnn.layers import MCDropout, weight_samples

@@ -8,10 +8,11 @@ import json
 
 import numpy as np
 import pytest
-from test_ensemble import gap_data, gap_ratio
 
 import tfbnn
 from tfbnn import likelihoods
+from tfbnn.datasets import gap_data
+from tfbnn.demo import gap_ratio
 from tfbnn.inference import INFERENCE
 from tfbnn.inference.swag import SWAG, SwagMoments
 

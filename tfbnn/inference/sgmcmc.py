@@ -59,11 +59,8 @@ logger = logging.getLogger("tfbnn")
 
 SAMPLERS = ("sghmc_cyclical", "sgld")
 PRECONDITIONERS = ("rmsprop", "none")
-#: Default per-example step size of each (sampler, preconditioner).
-DEFAULT_LEARNING_RATE = {
-    ("sghmc_cyclical", "rmsprop"): 1e-3, ("sgld", "rmsprop"): 1e-3,
-    ("sghmc_cyclical", "none"): 0.01, ("sgld", "none"): 0.01,
-}
+#: Default per-example step size by preconditioner (the same for both samplers).
+DEFAULT_LEARNING_RATE = {"rmsprop": 1e-3, "none": 0.01}
 #: RMSprop's decay of the squared-gradient average and its floor (Li et al., 2016).
 RMSPROP_DECAY, RMSPROP_EPSILON = 0.99, 1e-5
 
@@ -236,7 +233,7 @@ class StochasticGradientMCMC(SampledPosterior):
 
     @property
     def _learning_rate(self) -> float:
-        return self.learning_rate or DEFAULT_LEARNING_RATE[self.sampler, self.preconditioner]
+        return self.learning_rate or DEFAULT_LEARNING_RATE[self.preconditioner]
 
     def _schedule(self, steps_per_cycle: int):
         """Per-step `(rates, noisy, keep)` of one cycle (block) of each kind.
