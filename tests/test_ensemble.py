@@ -98,6 +98,7 @@ def test_classifier_on_iris(tmp_path):
     ({"n_members": 2.5}, r"n_members must be an integer >= 1, got 2.5"),
     ({"adversarial_epsilon": 0}, r"adversarial_epsilon must be in \(0.0, inf\), got 0"),
     ({"adversarial": True}, r"Invalid inference_options for inference='ensemble'"),
+    ({"threads": 0}, r"threads must be 'auto' or an integer >= 1, got 0"),
 ])
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
@@ -107,7 +108,7 @@ def test_bad_options_are_refused(options, message):
 
 def test_adversarial_training_is_an_option_that_saves(tmp_path):
     x, y = gap_data(64)
-    options = {"n_members": 2, "adversarial_epsilon": 0.01, "jit_compile": False}
+    options = {"n_members": 2, "adversarial_epsilon": 0.01, "threads": 2, "jit_compile": False}
     model = tfbnn.BayesianRegressor(hidden_units=(8,), inference="ensemble", epochs=30,
                                     inference_options=options, random_state=0).fit(x, y)
     assert model.history_["nll"][-1] < model.history_["nll"][0]

@@ -280,3 +280,49 @@ def test_bad_adversarial_epsilon_is_refused(epsilon):
     with pytest.raises(ValueError, match="adversarial_epsilon must be a non-negative number"):
         train(_model(), LIKELIHOOD, x, y, epochs=1, verbose=0, jit_compile=False,
               adversarial_epsilon=epsilon)
+
+
+# -- ensembles trained in groups on several threads ------------------------------------------
+
+
+def _members(n, seed=0):
+    return [models.mlp(2, LIKELIHOOD.n_network_outputs(1), hidden_units=(8,), seed=seed + 10 * i,
+                       output_layers=LIKELIHOOD.output_layers(1)) for i in range(n)]
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_members_train_the_same_in_groups_on_threads_as_in_one_program(threads):
+    # Members are independent: cutting 5 into groups (3 + 2 padded to 3 + 3, or 2 + 2 + 1
+    # padded to 2 + 2 + 2) changes the speed, not the weights or the reported means.
+    x, y = _data()
+    one, grouped = _members(5), _members(5)
+    kwargs = dict(epochs=4, batch_size=16, seed=3, verbose=0, jit_compile=False,
+                  validation_data=(x[:16], y[:16]))
+    h_one = train(one, LIKELIHOOD, x, y, threads=1, **kwargs)
+    h_grouped = train(grouped, LIKELIHOOD, x, y, threads=threads, **kwargs)
+    for a, b in zip(one, grouped):
+        for va, vb in zip(a.weights, b.weights):
+            np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h_grouped.nll, h_one.nll, rtol=1e-5)
+    np.testing.assert_allclose(h_grouped.val_nll, h_one.val_nll, rtol=1e-5)
+    # The members did train apart: each one's weights moved differently.
+    assert not np.allclose(one[0].weights[0].numpy(), one[1].weights[0].numpy())
+
+
+def test_history_of_an_ensemble_is_the_mean_over_its_members():
+    # With a vanishing step the weights stay put, so each epoch's NLL is the mean over
+    # members of their full-batch NLL (batch = all rows); a padded copy must not count.
+    x, y = _data()
+    members = _members(3)
+    history = train(members, LIKELIHOOD, x, y, epochs=2, batch_size=N, learning_rate=1e-12,
+                    seed=0, verbose=0, jit_compile=False, threads=2)
+    expected = np.mean([-float(tf.reduce_mean(LIKELIHOOD.log_prob(y, m(x)))) for m in members])
+    np.testing.assert_allclose(history.nll, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, "many", True])
+def test_bad_threads_are_refused(threads):
+    x, y = _data()
+    with pytest.raises(ValueError, match="threads must be 'auto' or an integer >= 1"):
+        train(_members(2), LIKELIHOOD, x, y, epochs=1, verbose=0, jit_compile=False,
+              threads=threads)

@@ -1,0 +1,60 @@
+"""Independent compiled programs run side by side, one per CPU core.
+
+A vectorised program over M ensemble members (or MCMC chains) of a small network
+runs on one core at a time: XLA splits its small operations across threads only
+at a loss. Cutting the batch into groups and running each group's compiled call
+from its own Python thread (TensorFlow releases the GIL while it runs) puts every
+core to work: on 2 cores, 4 NUTS chains as two threads of 2 took 1.3-1.5x the
+time of one chain, against 2.8-3.3x as one batch of 4.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_threads(threads, n_items: int) -> int:
+    """The number of groups for `n_items`: `threads` ("auto": one per core), at most `n_items`."""
+    if threads == "auto":
+        threads = available_cores()
+    elif isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise ValueError(f"threads must be 'auto' or an integer >= 1, got {threads!r}")
+    return max(1, min(int(threads), n_items))
+
+
+def partition(n_items: int, n_groups: int) -> list[slice]:
+    """`n_groups` contiguous slices of `range(n_items)`, sizes differing by at most one
+    (the larger first)."""
+    size, extra = divmod(n_items, n_groups)
+    bounds = [0]
+    for g in range(n_groups):
+        bounds.append(bounds[-1] + size + (g < extra))
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def run_concurrently(calls) -> list:
+    """Results of the zero-argument `calls`, each on its own thread (the first on this one)."""
+    global _EXECUTOR
+    if len(calls) == 1:
+        return [calls[0]()]
+    if _EXECUTOR is None or _EXECUTOR._max_workers < len(calls) - 1:
+        _EXECUTOR = ThreadPoolExecutor(max(len(calls) - 1, available_cores()),
+                                       thread_name_prefix="tfbnn")
+    futures = [_EXECUTOR.submit(call) for call in calls[1:]]
+    try:
+        first = calls[0]()
+    finally:
+        wait(futures)  # no thread is left running when this returns or raises
+    return [first, *(f.result() for f in futures)]
