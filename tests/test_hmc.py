@@ -43,7 +43,8 @@ def closed_form_posterior(x, y, noise, prior_scale=1.0):
 
 @pytest.mark.parametrize("options", [
     # Plain graphs in the default run: XLA's compile of NUTS alone takes 10-30 s here.
-    {"jit_compile": False},
+    {"jit_compile": False},  # on 2 or more cores: two groups of two chains
+    {"jit_compile": False, "threads": 1},  # one batch of four
     pytest.param({}, marks=pytest.mark.slow),
     pytest.param({"kernel": "hmc", "num_leapfrog_steps": 3}, marks=pytest.mark.slow),
     pytest.param({"mass_matrix": "identity", "num_warmup": 300, "num_samples": 500,
@@ -74,6 +75,34 @@ def test_matches_closed_form_linear_posterior(linear_data, options):
     d = method.diagnostics_
     assert d["rhat_params_max"] < diag.RHAT_THRESHOLD and d["n_divergences"] == 0
     assert 0.5 < d["acceptance_rate"] <= 1.0
+
+
+def test_chain_groups_run_side_by_side_and_repeat_exactly(linear_data, monkeypatch):
+    from tfbnn.inference import hmc
+
+    x, y = linear_data
+    calls = []
+
+    def recording(fns):
+        calls.append(len(fns))
+        return run_concurrently(fns)
+
+    run_concurrently = hmc.run_concurrently
+    monkeypatch.setattr(hmc, "run_concurrently", recording)
+    fits = []
+    for _ in range(2):
+        method = HamiltonianMonteCarlo(n_chains=4, num_warmup=60, num_samples=20,
+                                       max_tree_depth=3, threads=2, jit_compile=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", diag.ConvergenceWarning)  # a short run
+            method.fit(x, y, lik.Gaussian(scale=NOISE), LINEAR)
+        fits.append(method)
+    # Every warm-up and sampling call ran the two groups of two chains together.
+    assert calls and set(calls) == {2}
+    assert fits[0].draws_.shape == (20, 4, 4)
+    np.testing.assert_array_equal(fits[0].draws_, fits[1].draws_)
+    # The groups are independent chains: they do not start or end in one place.
+    assert not np.allclose(fits[0].draws_[-1, :2], fits[0].draws_[-1, 2:])
 
 
 def test_unmixed_chains_warn(linear_data):
@@ -192,6 +221,7 @@ def test_classifier_fit_predict(labels):
     ({"noise_precision_prior": (3.0, -1.0)}, "noise_precision_prior"),
     ({"noise_precision_prior": 3.0}, "noise_precision_prior"),
     ({"num_chains": 4}, "num_chains"),
+    ({"threads": 0}, "threads must be 'auto' or an integer >= 1"),
 ])
 def test_bad_options_raise(options, match):
     with pytest.raises(ValueError, match=match):

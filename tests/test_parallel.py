@@ -51,3 +51,11 @@ def test_an_error_in_any_call_is_raised_after_all_have_finished():
     with pytest.raises(RuntimeError, match="group 0 failed"):
         _parallel.run_concurrently([fail, slow])
     assert finished == [True]
+
+
+@pytest.mark.parametrize("n, cores, groups", [(4, 2, 2), (3, 2, 3), (1, 2, 1), (6, 4, 6), (8, 4, 4),
+                                              (5, 1, 1)])
+def test_equal_groups_are_the_fewest_that_keep_every_core_busy(monkeypatch, n, cores, groups):
+    monkeypatch.setattr(_parallel, "available_cores", lambda: cores)
+    assert _parallel.resolve_threads("auto", n, equal_groups=True) == groups
+    assert n % groups == 0

@@ -25,10 +25,19 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def resolve_threads(threads, n_items: int) -> int:
-    """The number of groups for `n_items`: `threads` ("auto": one per core), at most `n_items`."""
+def resolve_threads(threads, n_items: int, equal_groups: bool = False) -> int:
+    """The number of groups for `n_items`: `threads`, at most `n_items`.
+
+    "auto" is one group per core; with `equal_groups`, the fewest groups of one
+    size that keep every core busy (4 chains on 2 cores: 2 groups; 3 chains: 3),
+    so that one compiled program serves them all.
+    """
     if threads == "auto":
-        threads = available_cores()
+        cores = available_cores()
+        if equal_groups:
+            return min(d for d in range(1, n_items + 1) if n_items % d == 0
+                       and (d >= cores or d == n_items))
+        threads = cores
     elif isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
         raise ValueError(f"threads must be 'auto' or an integer >= 1, got {threads!r}")
     return max(1, min(int(threads), n_items))

@@ -2,7 +2,8 @@
 
 Several chains run as one batch: the log-density of a `(C, P)` batch of parameter
 vectors is one vectorised program (`FunctionalModel.map`), and warm-up and
-sampling are `tfp.mcmc.sample_chain` calls compiled with XLA. Likelihood
+sampling are `tfp.mcmc.sample_chain` calls compiled with XLA. On several CPU
+cores the chains are cut into equal groups, one batch per core, run side by side. Likelihood
 parameters are sampled with the weights; a learned homoscedastic noise scale
 gets a Gamma prior on its precision (see `LogPosterior`).
 
@@ -21,6 +22,7 @@ Neal, "Bayesian Learning for Neural Networks", 1996 (HMC for network weights).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import numbers
@@ -35,6 +37,7 @@ import tensorflow_probability as tfp
 from tfbnn import models
 from tfbnn import priors as priors_lib
 from tfbnn._options import check_option
+from tfbnn._parallel import partition, resolve_threads, run_concurrently
 from tfbnn.functional import FunctionalModel, architecture_key
 from tfbnn.inference import diagnostics as diag
 from tfbnn.inference.base import (
@@ -424,20 +427,40 @@ def _step_size(results) -> float:
     return float(results.new_step_size)
 
 
+def _mean_step_size(chains) -> float:
+    """The groups' step sizes, averaged."""
+    return float(np.mean([_step_size(results) for _, results, _ in chains]))
+
+
+def _advance_groups(advance, chains, data, rng, num_burnin, between):
+    """One `advance` call per chain group `(state, results, scale)`, side by side.
+
+    Seeds are drawn here, in group order, so the draws do not depend on timing.
+    """
+    seeds = [_new_seed(rng) for _ in chains]
+    burnin, between = tf.constant(num_burnin, tf.int32), tf.constant(between, tf.int32)
+    return run_concurrently([
+        functools.partial(advance, state, results, *data, scale, seed, burnin, between)
+        for (state, results, scale), seed in zip(chains, seeds)
+    ])
+
+
 def _new_seed(rng):
     return tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int32)
 
 
 @INFERENCE.register("hmc")
 class HamiltonianMonteCarlo(SampledPosterior):
-    """Full-batch NUTS (or fixed-length HMC) with several chains run as one batch.
+    """Full-batch NUTS (or fixed-length HMC) with several chains run as batches.
 
     The log-density is the weight prior (`prior` of the estimator) plus the
     likelihood summed over the data; a learned noise scale is sampled too, with a
-    Gamma prior on its precision in standardised target units. Warm-up adapts one
-    step size shared by all chains by dual averaging (restarted whenever the mass
-    matrix changes) and, per chain, a diagonal mass matrix in Stan's windows; the
-    kept draws use the averaged step size. After
+    Gamma prior on its precision in standardised target units. The chains are cut
+    into `threads` equal groups; each group is one vectorised batch, and the groups
+    run side by side on their own threads (on 2 cores, 4 chains as 2 groups of 2).
+    Warm-up adapts one step size per group, shared by its chains, by dual averaging
+    (restarted whenever the mass matrix changes) and, per chain, a diagonal mass
+    matrix in Stan's windows; the kept draws use the averaged step size. After
     sampling, `diagnostics_` holds split R-hat, effective sample sizes, acceptance
     rate, divergences and the step size, and a `ConvergenceWarning` is raised if
     the chains have not mixed (see `tfbnn.inference.diagnostics`).
@@ -463,6 +486,11 @@ class HamiltonianMonteCarlo(SampledPosterior):
         map_steps: Adam steps of the MAP initialisation.
         noise_precision_prior: `(concentration, rate)` of the Gamma prior on the
             noise precision `1 / sigma**2`, standardised units.
+        threads: the number of chain groups run side by side ("auto": the fewest
+            equal groups that keep every CPU core busy). The draws depend on the
+            grouping (each group adapts its own step size and has its own random
+            stream): fix it, e.g. `threads=1`, for draws that are the same on
+            machines with other core counts.
         jit_compile: compile warm-up and sampling with XLA (default: NUTS steps
             become far cheaper, but compiling takes seconds, once per architecture,
             likelihood and data shape). False runs them as plain TensorFlow graphs,
@@ -476,7 +504,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
                  step_size: float = 0.01, max_tree_depth: int = 10,
                  num_leapfrog_steps: int = 16, mass_matrix: str = "diag", init: str = "map",
                  map_steps: int = 1000, noise_precision_prior=(3.0, 1.0),
-                 jit_compile: bool = True):
+                 threads="auto", jit_compile: bool = True):
         super().__init__()
         self.kernel = check_option("kernel", kernel, KERNELS)
         self.n_chains = _check_int("n_chains", n_chains, 1)
@@ -495,6 +523,8 @@ class HamiltonianMonteCarlo(SampledPosterior):
         self.init = check_option("init", init, INITS)
         self.map_steps = _check_int("map_steps", map_steps, 0)
         self.noise_precision_prior = check_gamma_prior(noise_precision_prior)
+        resolve_threads(threads, self.n_chains)  # validates
+        self.threads = threads
         self.jit_compile = bool(jit_compile)
 
     def get_config(self):
@@ -507,6 +537,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
             "num_leapfrog_steps": self.num_leapfrog_steps, "mass_matrix": self.mass_matrix,
             "init": self.init,
             "map_steps": self.map_steps, "noise_precision_prior": list(self.noise_precision_prior),
+            "threads": self.threads,
         }
 
     def fit(self, x, y, likelihood, settings: FitSettings):
@@ -532,28 +563,32 @@ class HamiltonianMonteCarlo(SampledPosterior):
                                    tf.constant(MAP_LEARNING_RATE))
             if not np.isfinite(state.numpy()).all():
                 raise FloatingPointError("The MAP initialisation diverged; try init='prior'")
-        chain = self._warm_up(runner, state, data, chunk, rng, verbose)
+        groups = partition(self.n_chains,
+                           resolve_threads(self.threads, self.n_chains, equal_groups=True))
+        chains = self._warm_up(runner, [state[g] for g in groups], data, chunk, rng, verbose)
         warmup_seconds = time.perf_counter() - start
         logger.info("hmc: warm-up of %d steps x %d chains in %.1f s, step size %.3g",
-                    self.num_warmup, self.n_chains, warmup_seconds, _step_size(chain[1]))
+                    self.num_warmup, self.n_chains, warmup_seconds, _mean_step_size(chains))
 
         start = time.perf_counter()
-        draws, trace, chain = self._sample(runner, chain, data, chunk, rng, verbose)
+        draws, trace, chains = self._sample(runner, chains, data, chunk, rng, verbose)
         sampling_seconds = time.perf_counter() - start
         if not np.isfinite(draws).all():
             raise FloatingPointError("HMC produced non-finite parameters; lower step_size")
 
         FunctionalModel(model).set_params(draws[-1, 0])  # the saved model holds one draw
         self.model, self.likelihood, self.draws_, self._predict_fn = model, likelihood, draws, None
-        self.diagnostics_ = self._diagnostics(runner, draws, trace, *data, _step_size(chain[1]))
+        self.diagnostics_ = self._diagnostics(runner, draws, trace, *data,
+                                              _mean_step_size(chains))
         self.diagnostics_.update(warmup_seconds=warmup_seconds, sampling_seconds=sampling_seconds)
         logger.info("hmc: %d draws x %d chains in %.1f s; %s", self.num_samples, self.n_chains,
                     sampling_seconds, _format(self.diagnostics_))
         diag.warn_if_not_mixed(self.diagnostics_, "hmc", stacklevel=4)
         return {"diagnostics": dict(self.diagnostics_)}
 
-    def _warm_up(self, runner, state, data, chunk, rng, verbose):
-        """Adapts step size (and mass matrix); returns the chain `(state, results, scale)`."""
+    def _warm_up(self, runner, groups, data, chunk, rng, verbose):
+        """Adapts step size (and mass matrix) of each group of chains (`(C_g, P)` starting
+        states); returns the groups' chains `(state, results, scale)`."""
         target_accept = tf.constant(self.target_accept, tf.float32)
 
         def restart(state, scale, step_size, remaining):
@@ -562,46 +597,48 @@ class HamiltonianMonteCarlo(SampledPosterior):
             return runner.bootstrap(state, *data, scale, tf.constant(step_size, tf.float32),
                                     (tf.constant(remaining, tf.int32), target_accept))
 
-        scale = tf.ones_like(state)  # per-chain posterior scales: the mass matrix
-        results = restart(state, scale, self.step_size, self.num_warmup)
+        # Per-chain posterior scales (the mass matrix) start at one.
+        chains = [(state, restart(state, tf.ones_like(state), self.step_size, self.num_warmup),
+                   tf.ones_like(state)) for state in groups]
         advance = runner.advance(chunk)
         progress = _progress(self.num_warmup, "warm-up", verbose)
         done = 0
         for burnin, every, estimate in _warmup_plan(self.num_warmup, chunk, self.mass_matrix):
-            states, _, results = advance(state, results, *data, scale, _new_seed(rng),
-                                         tf.constant(burnin, tf.int32),
-                                         tf.constant(every - 1, tf.int32))
-            state = states[-1]
+            outs = _advance_groups(advance, chains, data, rng, burnin, every - 1)
             done += burnin + every * chunk
-            if estimate:
-                # Stan's regularised variance of the window's draws, per chain; as
-                # in Stan, dual averaging restarts under the new metric.
-                variance = np.var(states.numpy(), axis=0, dtype=np.float64)
-                variance = chunk / (chunk + 5.0) * variance + 1e-3 * 5.0 / (chunk + 5.0)
-                scale = tf.constant(variance**0.5, tf.float32)
-                results = restart(state, scale, _step_size(results), self.num_warmup - done)
+            updated = []
+            for (states, _, results), (_, _, scale) in zip(outs, chains):
+                if estimate:
+                    # Stan's regularised variance of the window's draws, per chain; as
+                    # in Stan, dual averaging restarts under the new metric.
+                    variance = np.var(states.numpy(), axis=0, dtype=np.float64)
+                    variance = chunk / (chunk + 5.0) * variance + 1e-3 * 5.0 / (chunk + 5.0)
+                    scale = tf.constant(variance**0.5, tf.float32)
+                    results = restart(states[-1], scale, _step_size(results),
+                                      self.num_warmup - done)
+                updated.append((states[-1], results, scale))
+            chains = updated
             if progress is not None:
-                progress.update(done, [("step_size", _step_size(results))])
-        return state, results, scale
+                progress.update(done, [("step_size", _mean_step_size(chains))])
+        return chains
 
-    def _sample(self, runner, chain, data, chunk, rng, verbose):
-        """Runs the kept draws: `(draws (T, C, P), trace dict of (T, C), chain)`."""
-        state, results, scale = chain
+    def _sample(self, runner, chains, data, chunk, rng, verbose):
+        """Runs the kept draws: `(draws (T, C, P), trace dict of (T, C), chains)`."""
         advance = runner.advance(chunk)
-        zero, between = tf.constant(0, tf.int32), tf.constant(self.thin - 1, tf.int32)
         progress = _progress(self.num_samples * self.thin, "sampling", verbose)
         draws, traces = [], []
         for i in range(self.num_samples // chunk):
-            states, trace, results = advance(state, results, *data, scale, _new_seed(rng),
-                                             zero, between)
-            state = states[-1]
-            draws.append(states.numpy())
-            traces.append({k: v.numpy() for k, v in trace.items()})
+            outs = _advance_groups(advance, chains, data, rng, 0, self.thin - 1)
+            chains = [(states[-1], results, scale)
+                      for (states, _, results), (_, _, scale) in zip(outs, chains)]
+            draws.append(np.concatenate([states.numpy() for states, _, _ in outs], axis=1))
+            traces.append({k: np.concatenate([trace[k].numpy() for _, trace, _ in outs], axis=1)
+                           for k in outs[0][1]})
             if progress is not None:
                 accept = np.mean(np.exp(np.minimum(traces[-1]["log_accept_ratio"], 0.0)))
                 progress.update((i + 1) * chunk * self.thin, [("accept", float(accept))])
         trace = {k: np.concatenate([t[k] for t in traces]) for k in traces[0]}
-        return np.concatenate(draws), trace, (state, results, scale)
+        return np.concatenate(draws), trace, chains
 
     def _diagnostics(self, runner, draws, trace, x, y, step_size) -> dict:
         t, c, p = draws.shape
