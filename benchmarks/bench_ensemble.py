@@ -1,17 +1,25 @@
-"""A vectorised deep ensemble against sequential training, side by side in one run.
+"""A vectorised deep ensemble against one member and sequential training, side by side.
 
 On UCI boston split 0 with the protocol network (one hidden layer of 50 ReLU
-units, learned homoscedastic Gaussian noise, batch 32, 400 epochs, Adam 1e-3),
-times
+units, batch 32, 400 epochs, Adam 1e-3), for two settings of each member:
 
-* one member: `tfbnn.training.train` of a single network;
-* M sequential members: M such trainings one after the other;
-* M vectorised members: `train([...M networks...])`, one compiled program;
+* plain: learned homoscedastic Gaussian noise, maximum likelihood;
+* default (`DeepEnsemble`'s): heteroscedastic Gaussian, adversarial training
+  with epsilon = 0.01 of each feature's range;
 
-each cold (the first fit of its shapes pays tracing and XLA compilation) and warm
-(a second fit of the same shapes), and prints the ratios. Then fits
-`BayesianRegressor(inference="ensemble")` and reports its test RMSE and test
-log-likelihood per point in the target's units.
+times `tfbnn.training.train` of
+
+* one member (a single network);
+* M members one after the other (warm only);
+* M members as one vectorised program on one thread (`threads=1`);
+* M members as equal groups side by side, one per CPU core (`threads="auto"`,
+  what `DeepEnsemble` does);
+
+each cold (the first fit of its shapes: tracing and XLA compilation, after a
+warm-up fit of another architecture has paid TensorFlow's start-up) and warm (a
+fit of the same shapes again: the median of `--repeats`). Prints the ratios to
+one member, then fits `BayesianRegressor(inference="ensemble")` and reports its
+test RMSE and test log-likelihood per point in the target's units.
 
     TFBNN_UCI_DIR=/work/shared/data/uci .venv/bin/python benchmarks/bench_ensemble.py
 """
@@ -28,6 +36,7 @@ import numpy as np  # noqa: E402
 
 import tfbnn  # noqa: E402
 from tfbnn import likelihoods  # noqa: E402
+from tfbnn._parallel import available_cores  # noqa: E402
 from tfbnn.data.uci import load_uci  # noqa: E402
 from tfbnn.inference import FitSettings  # noqa: E402
 from tfbnn.inference.ensemble import SEED_STRIDE, network  # noqa: E402
@@ -42,10 +51,44 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def time_setting(xs, ys, likelihood, epsilon, m, repeats, units=UNITS):
+    """Cold and warm wall times of one member, M sequential and M vectorised."""
+    settings = FitSettings(hidden_units=(units,), epochs=EPOCHS, batch_size=BATCH,
+                           learning_rate=LR)
+    seeds = iter(range(10_000))
+
+    def nets(n):
+        first = next(seeds)
+        return [network(xs.shape[1], 1, likelihood, settings, seed=first + SEED_STRIDE * i,
+                        name="member") for i in range(n)]
+
+    def fit(n, threads="auto"):
+        models = nets(n)
+        return _timed(lambda: train(models if n > 1 else models[0], likelihood, xs, ys,
+                                    epochs=EPOCHS, batch_size=BATCH, learning_rate=LR,
+                                    seed=next(seeds), verbose=0, threads=threads,
+                                    adversarial_epsilon=epsilon))
+
+    def warm(n, threads="auto"):
+        return float(np.median([fit(n, threads) for _ in range(repeats)]))
+
+    times = {
+        ("one member", "cold"): fit(1),
+        (f"{m} side by side", "cold"): fit(m),
+        (f"{m} one thread", "cold"): fit(m, threads=1),
+        ("one member", "warm"): warm(1),
+        (f"{m} sequential", "warm"): sum(fit(1) for _ in range(m)),
+        (f"{m} one thread", "warm"): warm(m, threads=1),
+        (f"{m} side by side", "warm"): warm(m),
+    }
+    return times
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--split", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="warm fits per timing (median)")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     m = args.members
@@ -56,36 +99,22 @@ def main(argv=None):
     sx[sx == 0] = 1
     xs = ((x_tr - mx) / sx).astype("float32")
     ys = ((y_tr - y_tr.mean()) / y_tr.std()).astype("float32")[:, None]
-    likelihood = likelihoods.Gaussian(trainable=True)
-    settings = FitSettings(hidden_units=(UNITS,), epochs=EPOCHS, batch_size=BATCH,
-                           learning_rate=LR)
-
-    def nets(first_seed, n):
-        return [network(xs.shape[1], 1, likelihood, settings, seed=first_seed + SEED_STRIDE * i,
-                        name="member") for i in range(n)]
-
-    def fit(models, seed):
-        train(models, likelihood, xs, ys, epochs=EPOCHS, batch_size=BATCH, learning_rate=LR,
-              seed=seed, verbose=0)
-
-    times = {}
-    times["one member, cold"] = _timed(lambda: fit(nets(0, 1)[0], 0))
-    times["one member, warm"] = _timed(lambda: fit(nets(1, 1)[0], 1))
-    times[f"{m} sequential, warm"] = _timed(
-        lambda: [fit(net, 10 + i) for i, net in enumerate(nets(2, m))])
-    times[f"{m} vectorised, cold"] = _timed(lambda: fit(nets(3, m), 3))
-    times[f"{m} vectorised, warm"] = _timed(lambda: fit(nets(4, m), 4))
+    settings = {
+        "plain": (likelihoods.Gaussian(trainable=True), None),
+        "default": (likelihoods.HeteroscedasticGaussian(), 0.01 * np.ptp(xs, axis=0)),
+    }
+    # TensorFlow's one-off start-up is paid here, by another architecture.
+    time_setting(xs, ys, likelihoods.Gaussian(trainable=True), None, 2, 1, units=7)
 
     print(f"boston split {args.split}: {len(x_tr)} training rows, {EPOCHS} epochs, batch {BATCH}, "
-          f"{UNITS} ReLU units, M={m}")
-    for name, seconds in times.items():
-        print(f"  {name:<24s} {seconds:7.2f} s")
-    one_warm, one_cold = times["one member, warm"], times["one member, cold"]
-    print(f"  vectorised / one member:  cold {times[f'{m} vectorised, cold'] / one_cold:.2f}x, "
-          f"warm {times[f'{m} vectorised, warm'] / one_warm:.2f}x")
-    print(f"  sequential / vectorised (warm): "
-          f"{times[f'{m} sequential, warm'] / times[f'{m} vectorised, warm']:.2f}x")
-
+          f"{UNITS} ReLU units, M={m}, {available_cores()} CPU cores; "
+          f"warm = median of {args.repeats}")
+    for name, (likelihood, epsilon) in settings.items():
+        times = time_setting(xs, ys, likelihood, epsilon, m, args.repeats)
+        print(f"{name}:")
+        for (what, when), seconds in times.items():
+            ratio = seconds / times[("one member", when)]
+            print(f"  {what + ', ' + when:<26s} {seconds:7.2f} s  {ratio:5.2f}x one member")
     estimator = tfbnn.BayesianRegressor(
         hidden_units=(UNITS,), inference="ensemble", inference_options={"n_members": m},
         epochs=EPOCHS, batch_size=BATCH, learning_rate=LR, random_state=args.split)
