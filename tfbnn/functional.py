@@ -15,6 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+#: Dense layers at most this wide run per member as one matrix-vector product per unit.
+NARROW_UNITS = 4
+
 
 class FunctionalModel:
     """Wraps a built Keras model as `(theta, state, x) -> (outputs, state, layer_loss)`.
@@ -99,6 +102,13 @@ class FunctionalModel:
                 m, n_in, n_out = tf.unstack(tf.shape(kernel))
                 wide = tf.reshape(tf.transpose(kernel, [1, 0, 2]), [n_in, m * n_out])
                 h = tf.reshape(tf.matmul(h, wide), [tf.shape(h)[0], m, n_out])
+            elif not shared and layer.units <= NARROW_UNITS:
+                # XLA's CPU batched product with a 1- or 2-wide output (a regression
+                # head) was the slowest op of an ensemble's step: one matrix-vector
+                # product per unit took an ensemble of 5 heteroscedastic members from
+                # 73 to 34-42 us per step.
+                h = tf.stack([tf.einsum("mbi,mi->mb", h, kernel[..., j])
+                              for j in range(layer.units)], axis=-1)
             else:
                 h = tf.einsum("bmi,mio->bmo" if shared else "mbi,mio->mbo", h, kernel)
             if layer.use_bias:
