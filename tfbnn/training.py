@@ -230,8 +230,8 @@ def train(
 
     Args:
         model: a built Keras model mapping `x` to the likelihood's parameters, or a
-            list of models of one architecture: an ensemble, trained together as
-            one vectorised program, each member with its own data order.
+            list of models of one architecture: an ensemble, trained together by
+            vectorised programs (see `threads`), each member with its own data order.
         likelihood: a `tfbnn.likelihoods.Likelihood`.
         x, y: in-memory training arrays (float32 inputs; targets as the likelihood wants).
         epochs: passes over the data.

@@ -1,6 +1,6 @@
 """Hamiltonian Monte Carlo (NUTS or fixed-length HMC) over all weights of a network.
 
-Several chains run as one batch: the log-density of a `(C, P)` batch of parameter
+Chains run as batches: the log-density of a `(C, P)` batch of parameter
 vectors is one vectorised program (`FunctionalModel.map`), and warm-up and
 sampling are `tfp.mcmc.sample_chain` calls compiled with XLA. On several CPU
 cores the chains are cut into equal groups, one batch per core, run side by side. Likelihood
@@ -470,7 +470,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
     Args:
         kernel: "nuts" (No-U-Turn sampler, default) or "hmc" (fixed
             `num_leapfrog_steps`).
-        n_chains: chains, run vectorised in one compiled program.
+        n_chains: chains, run as vectorised groups (see `threads`).
         num_warmup: warm-up (adaptation) steps per chain, discarded.
         num_samples: draws kept per chain (after thinning).
         thin: keep every `thin`-th step (`num_samples * thin` sampling steps).
