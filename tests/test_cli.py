@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import tfbnn
 from tfbnn.cli import CLI_FILE, main
 
 N_ROWS = 60
@@ -109,6 +110,30 @@ def test_fit_prints_inferred_task_and_summary(data, tmp_path, capsys):
     assert "5 after one-hot encoding" in stdout
     assert "final loss" in stdout and "training time" in stdout
     assert {p.name for p in out.iterdir()} == {"tfbnn.json", "inference", CLI_FILE}
+
+
+def test_inference_options_reach_the_method_and_are_saved(data, tmp_path, capsys):
+    out = tmp_path / "ensemble"
+    code, stdout, _ = _run(capsys, "fit", data["regression"], "--target", "y", "--out", out,
+                           "--inference", "ensemble", "--inference-options",
+                           '{"n_members": 2, "adversarial_epsilon": null, "threads": 1}', *TINY)
+    assert code == 0, stdout
+    config = tfbnn.load(out).inference_.get_config()
+    assert config["n_members"] == 2 and config["adversarial_epsilon"] is None
+    assert config["threads"] == 1
+
+
+def test_bad_inference_options_exit_2_before_reading_the_data(tmp_path, capsys):
+    # The data file does not exist: the options are checked first.
+    fit = ["fit", tmp_path / "missing.csv", "--target", "y", "--out", tmp_path / "m"]
+    _expect_error(capsys, [*fit, "--inference-options", "{n_members: 2}"], 2,
+                  "--inference-options", "expected a JSON object")
+    _expect_error(capsys, [*fit, "--inference-options", "[2]"], 2, "expected a JSON object")
+    _expect_error(capsys, [*fit, "--inference", "ensemble", "--inference-options",
+                           '{"n_member": 2}'], 2, "--inference-options", "n_member")
+    _expect_error(capsys, [*fit, "--inference", "hmc", "--inference-options",
+                           '{"n_chains": 0}'], 2, "n_chains must be an integer >= 1")
+    assert not (tmp_path / "m").exists()
 
 
 def test_explicit_task_is_not_reported_as_inferred(data, tmp_path, capsys):

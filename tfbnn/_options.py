@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import enum
+import json
 import math
 from collections.abc import Callable
+
+
+def json_object(text: str) -> dict:
+    """An argparse type: a JSON object (method options on the command line)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({err})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
 
 
 def check_option(name: str, value, allowed) -> str:

@@ -39,7 +39,7 @@ import pandas as pd
 
 import tfbnn
 from tfbnn import inference, priors
-from tfbnn._options import Task
+from tfbnn._options import Task, json_object
 from tfbnn.benchmarks.uci import add_benchmark_parser
 from tfbnn.data import tabular
 from tfbnn.estimators import (
@@ -215,6 +215,10 @@ def add_fit_parser(subparsers) -> None:
     model.add_argument("--inference", choices=inference.INFERENCE.names(),
                        default=_DEFAULTS["inference"],
                        help="how the posterior is approximated (default: %(default)s)")
+    model.add_argument("--inference-options", type=json_object, default=None, metavar="JSON",
+                       help="the method's options as a JSON object, e.g. "
+                            "'{\"n_chains\": 2, \"num_samples\": 200}' for hmc (see the "
+                            "method's docstring, e.g. help(tfbnn.inference.get('hmc')))")
     train = p.add_argument_group("training")
     train.add_argument("--epochs", type=_epochs, metavar="N", default=_DEFAULTS["epochs"],
                        help="passes over the data, or 'auto' (default: %(default)s)")
@@ -573,6 +577,10 @@ def run_fit(args) -> int:
         raise UsageError("--calibration-method needs --calibrate or --calibration-data")
     if args.task is not None:
         _check_calibration_method(args.calibration_method, args.task, "--calibration-method")
+    try:  # unknown names or bad values fail before the data is read
+        inference.get(args.inference, args.inference_options)
+    except ValueError as err:
+        raise UsageError(f"--inference-options: {err}") from None
     check_model_destination(args.out)
     with _naming_file(args.data):
         table = tabular.read_table(args.data, target=args.target, header=args.header,
@@ -596,7 +604,7 @@ def run_fit(args) -> int:
     cls = BayesianClassifier if table.task == Task.CLASSIFICATION else BayesianRegressor
     estimator = cls(
         hidden_units=args.hidden_units, activation=args.activation, inference=args.inference,
-        likelihood=args.likelihood, prior=args.prior, epochs=args.epochs,
+        inference_options=args.inference_options, likelihood=args.likelihood, prior=args.prior, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate,
         validation_fraction=args.validation_fraction, patience=args.patience,
         random_state=args.seed, verbose=0 if args.quiet else 1)

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from tfbnn import inference as inference_lib
+from tfbnn._options import json_object
 from tfbnn.benchmarks import published
 from tfbnn.data.uci import ENV_VAR, UCI_DATASETS, default_data_dir, load_uci
 from tfbnn.estimators import BayesianRegressor
@@ -505,16 +506,6 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def _json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({err})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
-
-
 def add_uci_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the options of `tfbnn benchmark uci` to `parser`."""
     parser.add_argument("--datasets", nargs="+", choices=UCI_DATASETS, metavar="NAME",
@@ -527,7 +518,7 @@ def add_uci_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="vi",
                         help="inference method (default: %(default)s; registered: "
                              f"{', '.join(inference_lib.INFERENCE.names())})")
-    parser.add_argument("--method-options", type=_json_object, metavar="JSON",
+    parser.add_argument("--method-options", type=json_object, metavar="JSON",
                         help="the method's options as a JSON object, e.g. "
                              "'{\"estimator\": \"flipout\"}'")
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
