@@ -118,10 +118,15 @@ def test_adversarial_training_is_an_option_that_saves(tmp_path):
     np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-5, atol=1e-6)
 
 
-def test_early_stopping_is_refused():
-    with pytest.raises(ValueError, match=r"Early stopping \(patience\) is not supported"):
-        tfbnn.BayesianRegressor(inference="ensemble", validation_fraction=0.25, patience=2,
-                                epochs=2).fit(np.zeros((8, 1)), np.arange(8.0))
+def test_early_stopping_per_member_through_the_estimator():
+    x, y = gap_data(64)
+    model = tfbnn.BayesianRegressor(
+        hidden_units=(8,), inference="ensemble", epochs=400, learning_rate=1e-2,
+        inference_options={"n_members": 2, "jit_compile": False},
+        validation_fraction=0.25, patience=2, random_state=0).fit(x, y)
+    stopped = model.history_["stopped_epoch"]
+    assert stopped is not None and stopped < 400
+    assert len(model.history_["val_nll"]) == stopped
 
 
 @pytest.mark.slow

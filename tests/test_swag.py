@@ -163,11 +163,16 @@ def test_single_model_swag_and_its_older_files(tmp_path):
     np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-5, atol=1e-6)
 
 
-def test_early_stopping_needs_a_single_model():
+def test_multiswag_burn_in_stops_early_per_model():
     x, y = gap_data(40)
-    with pytest.raises(ValueError, match=r"patience.*n_models=5"):
-        tfbnn.BayesianRegressor(inference="swag", validation_fraction=0.25, patience=2,
-                                random_state=0).fit(x, y)
+    model = tfbnn.BayesianRegressor(
+        hidden_units=(4,), inference="swag", epochs=300, learning_rate=1e-2,
+        inference_options={"n_models": 2, "swag_epochs": 3, "max_rank": 2, "jit_compile": False},
+        validation_fraction=0.25, patience=2, random_state=0).fit(x, y)
+    stopped = model.history_["stopped_epoch"]
+    assert stopped is not None and stopped < 300
+    # The burn-in's epochs, then the collection's 3.
+    assert len(model.history_["nll"]) == stopped + 3
 
 
 @pytest.mark.slow

@@ -326,3 +326,28 @@ def test_bad_threads_are_refused(threads):
     with pytest.raises(ValueError, match="threads must be 'auto' or an integer >= 1"):
         train(_members(2), LIKELIHOOD, x, y, epochs=1, verbose=0, jit_compile=False,
               threads=threads)
+
+
+def test_each_member_stops_early_on_its_own_validation_nll_and_keeps_its_best_weights():
+    # Validation targets follow a gentler slope, so fitting first helps, then hurts; the
+    # members, started apart, reach their best epochs at different times.
+    x, y = _data(slope=2.0)
+    x_val, y_val = _data(seed=1, slope=0.5)
+    members = _members(3)
+    snapshots = []
+    history = train(members, LIKELIHOOD, x, y, epochs=200, batch_size=16, learning_rate=1e-2,
+                    validation_data=(x_val, y_val), patience=3, seed=0, verbose=0,
+                    jit_compile=False, threads=2,
+                    epoch_hook=lambda epoch, theta: snapshots.append(theta.numpy().copy()))
+    thetas = np.stack(snapshots)  # (epochs run, M, P)
+    runner = runner_for(members[0], LIKELIHOOD, 16, jit_compile=False, n_members=2)
+    state = training.FunctionalModel(members[0]).get_state()
+    member_nll = np.stack([runner.member_val_nll(tf.constant(x_val), tf.constant(y_val),
+                                                 tf.constant(t), state).numpy() for t in thetas])
+    best = np.argmin(member_nll, axis=0)  # each member's best epoch
+    # Training ran until the last member to peak had waited 3 epochs.
+    assert history.stopped_epoch == len(thetas) == best.max() + 1 + 3 < 200
+    final = np.stack([training.FunctionalModel(m).get_params().numpy() for m in members])
+    np.testing.assert_array_equal(final, thetas[best, np.arange(3)])
+    # Each member's own validation NLL decides: their best epochs differ (9, 7, 6 here).
+    assert len(set(best.tolist())) == 3

@@ -81,6 +81,8 @@ class EpochRunner:
         # sizes the per-epoch record with it); `train` keeps it fixed per data size.
         self.run_epochs = tf.function(self._epochs, jit_compile=jit_compile)
         self.val_nll = tf.function(self._val_nll, jit_compile=jit_compile, reduce_retracing=True)
+        self.member_val_nll = tf.function(self._member_val_nll, jit_compile=jit_compile,
+                                          reduce_retracing=True)
 
     def _nll(self, theta, state, xb, yb):
         """Minibatch mean NLL (per member: `(M,)`), layer losses, and the new state."""
@@ -177,6 +179,11 @@ class EpochRunner:
         steps_f = tf.cast(steps, theta.dtype)
         return theta, (m, v, t), state, nll_sum / steps_f, kl_sum / steps_f
 
+    def _member_val_nll(self, x, y, theta, state):
+        """Each member's own mean NLL on `(x, y)`, `(M,)`."""
+        params = self.functional.map(theta, x, state)
+        return -tf.reduce_mean(self.likelihood.log_prob(y[tf.newaxis], params), axis=-1)
+
     def _val_nll(self, x, y, theta, state):
         if self.n_members is not None:
             params = self.functional.map(theta, x, state)  # the ensemble's mixture
@@ -239,7 +246,9 @@ def train(
         learning_rate: Adam's step size.
         validation_data: optional `(x_val, y_val)`; reports the predictive NLL on it.
         patience: with validation data, stop after this many epochs without
-            improvement and restore the best weights (Keras `EarlyStopping`).
+            improvement and restore the best weights (Keras `EarlyStopping`). For an
+            ensemble, per member on its own validation NLL: each keeps its best
+            epoch's weights, and training stops when all have run out of patience.
         seed: seeds the data order.
         verbose: 1 shows a progress bar, 0 is silent.
         callbacks: Keras callbacks, called at the end of every epoch.
@@ -273,8 +282,8 @@ def train(
         validation_data = tuple(tf.convert_to_tensor(v, tf.float32) for v in validation_data)
     batch_size = min(int(batch_size), int(x.shape[0]))
     members = list(model) if isinstance(model, list | tuple) else None
-    if members is not None and (callbacks or patience is not None):
-        raise ValueError("Callbacks and early stopping are not supported when training an ensemble")
+    if members is not None and callbacks:
+        raise ValueError("Callbacks are not supported when training an ensemble")
     model = members[0] if members else model
     groups = [slice(None)] if members is None else partition(
         len(members), resolve_threads(threads, len(members)))
@@ -297,7 +306,9 @@ def train(
     lr = tf.constant(learning_rate, theta.dtype)
 
     callback_list = list(callbacks or [])
-    if validation_data is not None and patience is not None:
+    stopping = validation_data is not None and patience is not None
+    member_stopping = _MemberEarlyStopping(int(patience)) if stopping and members else None
+    if stopping and not members:
         callback_list.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_nll", mode="min", patience=int(patience),
@@ -306,6 +317,7 @@ def train(
         )
     # Callbacks, hooks and validation see every epoch; otherwise many epochs per call.
     per_epoch = bool(callback_list) or validation_data is not None or epoch_hook is not None
+    per_epoch = per_epoch or member_stopping is not None
     chunk = 1 if per_epoch else _epochs_per_call(-(-int(x.shape[0]) // batch_size))
     callback_list = keras.callbacks.CallbackList(callback_list, model=model)
     progress = keras.utils.Progbar(
@@ -357,13 +369,41 @@ def train(
         if progress is not None:
             progress.update(epoch + 1, values=list(logs.items()), finalize=epoch + 1 == epochs)
         callback_list.on_epoch_end(epoch, logs)
+        if member_stopping is not None:
+            member_nll = runner.member_val_nll(*validation_data, theta, state).numpy()
+            model.stop_training = member_stopping.update(member_nll, theta.numpy())
         if model.stop_training:
             history.stopped_epoch = epoch + 1
             break
-    if not per_epoch:
+    if member_stopping is not None:
+        theta = member_stopping.best_theta
+    if not per_epoch or member_stopping is not None:
         params.set(theta, state)
     callback_list.on_train_end()
     return history
+
+
+class _MemberEarlyStopping:
+    """Early stopping of each ensemble member on its own validation NLL.
+
+    Keeps every member's weights from its best epoch; says stop once every member
+    has gone `patience` epochs without improving. Members that have run out of
+    patience keep training with the others (one program), but are restored.
+    """
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.best = self.wait = self.best_theta = None
+
+    def update(self, member_nll: np.ndarray, theta: np.ndarray) -> bool:
+        if self.best is None:
+            self.best, self.wait = np.full(len(theta), np.inf), np.zeros(len(theta), int)
+            self.best_theta = theta.copy()
+        improved = member_nll < self.best
+        self.best = np.where(improved, member_nll, self.best)
+        self.best_theta[improved] = theta[improved]
+        self.wait = np.where(improved, 0, self.wait + 1)
+        return bool(np.all(self.wait >= self.patience))
 
 
 class _ParamsSync:

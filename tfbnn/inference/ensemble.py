@@ -114,7 +114,9 @@ class DeepEnsemble(Inference):
     CPU core run side by side, so an ensemble of five costs little more wall time
     than one network. Each member is a maximum-likelihood
     fit (no weight decay), as in the paper; members differ in their initial weights
-    (the `mlp` seed, `SEED_STRIDE` apart) and in the order they see the data.
+    (the `mlp` seed, `SEED_STRIDE` apart) and in the order they see the data. With
+    the estimator's `validation_fraction` and `patience`, each member stops early on
+    its own validation NLL and keeps its best epoch's weights.
 
     For regression an estimator's `likelihood="auto"` is the paper's choice, a
     heteroscedastic Gaussian: each member predicts a mean and a variance, and the
@@ -171,11 +173,6 @@ class DeepEnsemble(Inference):
 
     def fit(self, x, y, likelihood, settings: FitSettings):
         check_likelihood(likelihood)
-        if settings.patience is not None:
-            raise ValueError(
-                "Early stopping (patience) is not supported with inference='ensemble': the "
-                "members train as one program; set patience=None"
-            )
         x_train, y_train, validation = validation_split(x, y, settings)
         members = [
             network(x.shape[1], y.shape[1], likelihood, settings, seed=s, name="ensemble_member")
@@ -185,7 +182,8 @@ class DeepEnsemble(Inference):
         if self.adversarial_epsilon is not None:
             epsilon = self.adversarial_epsilon * np.ptp(x_train, axis=0)
         history = train(members, likelihood, x_train, y_train, validation_data=validation,
-                        adversarial_epsilon=epsilon, threads=self.threads,
+                        patience=settings.patience, adversarial_epsilon=epsilon,
+                        threads=self.threads,
                         **train_options(settings, self.jit_compile))
         thetas = np.stack([FunctionalModel(m).get_params().numpy() for m in members])
         self._set(members[0], likelihood, thetas)

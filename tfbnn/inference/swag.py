@@ -129,7 +129,7 @@ class SWAG(Inference):
     `swag_learning_rate` for a wider Gaussian around each network. There is no
     weight decay (maximum-likelihood iterates). The batch-norm refresh of the
     paper does not apply (no batch normalisation). Early stopping (the estimator's
-    `patience`, burn-in only) needs `n_models=1`. Every tfbnn likelihood works.
+    `patience`) applies to the burn-in, per model. Every tfbnn likelihood works.
 
     Args:
         swag_epochs: epochs over which iterates are collected (one per epoch), >= 2.
@@ -182,25 +182,18 @@ class SWAG(Inference):
 
     def fit(self, x, y, likelihood, settings: FitSettings):
         check_likelihood(likelihood)
-        if self.n_models > 1 and settings.patience is not None:
-            raise ValueError(
-                "Early stopping (patience) is not supported with inference='swag' and "
-                f"n_models={self.n_models}: the models train as one program; set "
-                "patience=None or n_models=1"
-            )
         x_train, y_train, validation = validation_split(x, y, settings)
         models = [network(x.shape[1], y.shape[1], likelihood, settings, seed=s, name="swag_mlp")
                   for s in member_seeds(settings, self.n_models)]
-        # One model trains alone (early stopping works); several as one vectorised program.
+        # One model trains alone; several as one vectorised program.
         target = models if self.n_models > 1 else models[0]
-        patience = settings.patience if self.n_models == 1 else None
         options = train_options(settings, self.jit_compile)
         burn_in = settings.epochs if self.burn_in is None else self.burn_in
         history = {"nll": [], "kl": [], "loss": [], "val_nll": [], "stopped_epoch": None}
         if burn_in:
             # Without a hook the burn-in runs many epochs per compiled call.
             burn = train(target, likelihood, x_train, y_train, validation_data=validation,
-                         patience=patience, **{**options, "epochs": burn_in})
+                         patience=settings.patience, **{**options, "epochs": burn_in})
             history = burn.as_dict()
         moments = [SwagMoments(self.max_rank) for _ in models]
 
