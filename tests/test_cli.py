@@ -123,6 +123,32 @@ def test_inference_options_reach_the_method_and_are_saved(data, tmp_path, capsys
     assert config["threads"] == 1
 
 
+@pytest.mark.parametrize("method, extra, options, rows", [
+    ("hmc", [], {"n_chains": 2, "num_warmup": 40, "num_samples": 12, "max_tree_depth": 3,
+                 "jit_compile": False},
+     ["chains", "draws per chain", "acceptance rate", "divergences", "step size",
+      "split R-hat, log-likelihood", "split R-hat, predictive mean (max)",
+      "ESS, log-likelihood", "mixing"]),
+    ("sgmcmc", ["--epochs", "40"], {"n_cycles": 4, "jit_compile": False},
+     ["draws", "ESS, log-likelihood", "mixing"]),
+])
+def test_samplers_print_their_diagnostics(data, tmp_path, capsys, method, extra, options, rows):
+    code, stdout, err = _run(capsys, "fit", data["regression"], "--target", "y", "--out",
+                             tmp_path / method, "--inference", method, "--inference-options",
+                             json.dumps(options), *TINY, *extra)
+    assert code == 0, err
+    labels = [line.split("  ")[0] for line in stdout.splitlines()]
+    assert set(rows) <= set(labels), stdout
+    assert "epochs" not in labels  # samplers do not run by epochs
+    # A run this short has not mixed, and the summary says why (not a Python warning).
+    mixing = next(line for line in stdout.splitlines() if line.startswith("mixing"))
+    assert "NOT MIXED: " in mixing and "ConvergenceWarning" not in err
+    # The fitted sampler predicts like any model.
+    code, _, _ = _run(capsys, "predict", tmp_path / method, data["regression_no_target"],
+                      "--out", tmp_path / f"{method}.csv")
+    assert code == 0 and len(pd.read_csv(tmp_path / f"{method}.csv")) == N_ROWS
+
+
 def test_bad_inference_options_exit_2_before_reading_the_data(tmp_path, capsys):
     # The data file does not exist: the options are checked first.
     fit = ["fit", tmp_path / "missing.csv", "--target", "y", "--out", tmp_path / "m"]

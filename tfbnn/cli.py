@@ -32,6 +32,7 @@ import shutil
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,7 @@ from tfbnn.estimators import (
     CalibrationMethod,
     calibration_method,
 )
+from tfbnn.inference import diagnostics as mcmc_diagnostics
 from tfbnn.persistence import CONFIG_FILE, save_estimator
 
 CLI_FILE = "cli.json"
@@ -609,7 +611,10 @@ def run_fit(args) -> int:
         validation_fraction=args.validation_fraction, patience=args.patience,
         random_state=args.seed, verbose=0 if args.quiet else 1)
     start = time.perf_counter()
-    estimator.fit(X[fit_rows], y[fit_rows])
+    with warnings.catch_warnings():
+        # The summary below says whether MCMC chains mixed, and why not.
+        warnings.simplefilter("ignore", mcmc_diagnostics.ConvergenceWarning)
+        estimator.fit(X[fit_rows], y[fit_rows])
     seconds = time.perf_counter() - start
     if calibrating:
         estimator.calibrate(X_cal, y_cal, method=args.calibration_method)
@@ -666,13 +671,39 @@ def _fit_summary(estimator, table: tabular.Table, X: np.ndarray, seconds: float,
             ("target", table.target_name), ("task", table.task)]
     if table.task == Task.CLASSIFICATION:
         rows.append(("classes", ", ".join(map(str, estimator.classes_))))
-    epochs = len(history["loss"])
-    if history.get("stopped_epoch"):
-        epochs = f"{epochs} (stopped early)"
-    rows += [("epochs", epochs), ("training time", f"{seconds:.1f} s")]
+    if "loss" in history:  # trained by epochs (samplers report diagnostics instead)
+        epochs = len(history["loss"])
+        if history.get("stopped_epoch"):
+            epochs = f"{epochs} (stopped early)"
+        rows.append(("epochs", epochs))
+    rows.append(("training time", f"{seconds:.1f} s"))
     rows += [(f"final {name}", history[name][-1]) for name in ("nll", "kl", "loss", "val_nll")
              if history.get(name)]
+    rows += _diagnostic_rows(history.get("diagnostics"))
     rows.append(("saved to", out))
+    return rows
+
+
+#: The sampler diagnostics `tfbnn fit` prints, as (label, key of `diagnostics_`).
+DIAGNOSTIC_ROWS = (
+    ("chains", "n_chains"), ("draws per chain", "num_draws_per_chain"),
+    ("draws", "num_draws"), ("acceptance rate", "acceptance_rate"),
+    ("divergences", "n_divergences"), ("step size", "step_size"),
+    ("split R-hat, log-likelihood", "rhat_log_lik"),
+    ("split R-hat, predictive mean (max)", "rhat_predictive_max"),
+    ("split R-hat, parameters (max)", "rhat_params_max"),
+    ("ESS, log-likelihood", "ess_log_lik"), ("ESS, predictive mean (min)", "ess_predictive_min"),
+    ("ESS, parameters (median)", "ess_params_median"),
+)
+
+
+def _diagnostic_rows(diagnostics) -> list[tuple]:
+    """The MCMC diagnostics of a sampler's fit, and whether they say the chains mixed."""
+    if not diagnostics:
+        return []
+    rows = [(label, diagnostics[key]) for label, key in DIAGNOSTIC_ROWS if key in diagnostics]
+    found = mcmc_diagnostics.problems(diagnostics)
+    rows.append(("mixing", "NOT MIXED: " + "; ".join(found) if found else "no problem found"))
     return rows
 
 
