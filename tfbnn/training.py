@@ -260,8 +260,8 @@ def train(
             nll / d x)`, and costs about three times as much.
         threads: an ensemble's members are cut into this many groups, each trained
             by its own compiled program on its own thread, side by side ("auto": one
-            per CPU core). Members are independent, so the grouping changes only
-            the speed, not the result.
+            per CPU core). Members are independent, so the grouping changes the
+            speed, and the result only by floating-point rounding.
 
     Returns:
         The `History` of the run.

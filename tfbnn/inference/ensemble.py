@@ -141,7 +141,8 @@ class DeepEnsemble(Inference):
         adversarial_epsilon: the adversarial step as a fraction of each input
             feature's range (default 0.01), or None for plain maximum likelihood.
         threads: the member groups trained side by side ("auto": one per CPU core;
-            1 keeps to one core). The result does not depend on it.
+            1 keeps to one core). The result depends on it only through
+            floating-point rounding.
         jit_compile: train with XLA.
 
     #### References
