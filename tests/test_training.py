@@ -342,8 +342,8 @@ def test_each_member_stops_early_on_its_own_validation_nll_and_keeps_its_best_we
     thetas = np.stack(snapshots)  # (epochs run, M, P)
     runner = runner_for(members[0], LIKELIHOOD, 16, jit_compile=False, n_members=2)
     state = training.FunctionalModel(members[0]).get_state()
-    member_nll = np.stack([runner.member_val_nll(tf.constant(x_val), tf.constant(y_val),
-                                                 tf.constant(t), state).numpy() for t in thetas])
+    member_nll = np.stack([runner.val_nll(tf.constant(x_val), tf.constant(y_val),
+                                          tf.constant(t), state)[1].numpy() for t in thetas])
     best = np.argmin(member_nll, axis=0)  # each member's best epoch
     # Training ran until the last member to peak had waited 3 epochs.
     assert history.stopped_epoch == len(thetas) == best.max() + 1 + 3 < 200

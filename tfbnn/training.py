@@ -81,8 +81,6 @@ class EpochRunner:
         # sizes the per-epoch record with it); `train` keeps it fixed per data size.
         self.run_epochs = tf.function(self._epochs, jit_compile=jit_compile)
         self.val_nll = tf.function(self._val_nll, jit_compile=jit_compile, reduce_retracing=True)
-        self.member_val_nll = tf.function(self._member_val_nll, jit_compile=jit_compile,
-                                          reduce_retracing=True)
 
     def _nll(self, theta, state, xb, yb):
         """Minibatch mean NLL (per member: `(M,)`), layer losses, and the new state."""
@@ -179,12 +177,9 @@ class EpochRunner:
         steps_f = tf.cast(steps, theta.dtype)
         return theta, (m, v, t), state, nll_sum / steps_f, kl_sum / steps_f
 
-    def _member_val_nll(self, x, y, theta, state):
-        """Each member's own mean NLL on `(x, y)`, `(M,)`."""
-        params = self.functional.map(theta, x, state)
-        return -tf.reduce_mean(self.likelihood.log_prob(y[tf.newaxis], params), axis=-1)
-
     def _val_nll(self, x, y, theta, state):
+        """The predictive NLL on `(x, y)` (of the mixture over members or weight
+        samples), and each member's (sample's) own mean NLL, `(S,)`, from one pass."""
         if self.n_members is not None:
             params = self.functional.map(theta, x, state)  # the ensemble's mixture
         else:
@@ -197,7 +192,8 @@ class EpochRunner:
             params = split_samples(params, self.val_samples)
         log_lik = self.likelihood.log_prob(y[tf.newaxis], params)  # (S, B)
         s = tf.cast(tf.shape(params)[0], log_lik.dtype)
-        return -tf.reduce_mean(tf.reduce_logsumexp(log_lik, axis=0) - tf.math.log(s))
+        mixture = -tf.reduce_mean(tf.reduce_logsumexp(log_lik, axis=0) - tf.math.log(s))
+        return mixture, -tf.reduce_mean(log_lik, axis=-1)
 
 
 _RUNNERS: dict[tuple, EpochRunner] = {}
@@ -317,7 +313,6 @@ def train(
         )
     # Callbacks, hooks and validation see every epoch; otherwise many epochs per call.
     per_epoch = bool(callback_list) or validation_data is not None or epoch_hook is not None
-    per_epoch = per_epoch or member_stopping is not None
     chunk = 1 if per_epoch else _epochs_per_call(-(-int(x.shape[0]) // batch_size))
     callback_list = keras.callbacks.CallbackList(callback_list, model=model)
     progress = keras.utils.Progbar(
@@ -364,14 +359,14 @@ def train(
         if epoch_hook is not None:
             epoch_hook(epoch, theta)
         if validation_data is not None:
-            logs["val_nll"] = float(runner.val_nll(*validation_data, theta, state))
+            val_nll, member_nll = runner.val_nll(*validation_data, theta, state)
+            logs["val_nll"] = float(val_nll)
             history.val_nll.append(logs["val_nll"])
         if progress is not None:
             progress.update(epoch + 1, values=list(logs.items()), finalize=epoch + 1 == epochs)
         callback_list.on_epoch_end(epoch, logs)
         if member_stopping is not None:
-            member_nll = runner.member_val_nll(*validation_data, theta, state).numpy()
-            model.stop_training = member_stopping.update(member_nll, theta.numpy())
+            model.stop_training = member_stopping.update(member_nll.numpy(), theta.numpy())
         if model.stop_training:
             history.stopped_epoch = epoch + 1
             break
