@@ -15,6 +15,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor, wait
 
 _EXECUTOR: ThreadPoolExecutor | None = None
+_EXECUTOR_WORKERS = 0
 
 
 def available_cores() -> int:
@@ -55,12 +56,14 @@ def partition(n_items: int, n_groups: int) -> list[slice]:
 
 def run_concurrently(calls) -> list:
     """Results of the zero-argument `calls`, each on its own thread (the first on this one)."""
-    global _EXECUTOR
+    global _EXECUTOR, _EXECUTOR_WORKERS
     if len(calls) == 1:
         return [calls[0]()]
-    if _EXECUTOR is None or _EXECUTOR._max_workers < len(calls) - 1:
-        _EXECUTOR = ThreadPoolExecutor(max(len(calls) - 1, available_cores()),
-                                       thread_name_prefix="tfbnn")
+    if _EXECUTOR_WORKERS < len(calls) - 1:
+        if _EXECUTOR is not None:
+            _EXECUTOR.shutdown(wait=False)  # idle: every call waits for its own work
+        _EXECUTOR_WORKERS = max(len(calls) - 1, available_cores())
+        _EXECUTOR = ThreadPoolExecutor(_EXECUTOR_WORKERS, thread_name_prefix="tfbnn")
     futures = [_EXECUTOR.submit(call) for call in calls[1:]]
     try:
         first = calls[0]()
