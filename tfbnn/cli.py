@@ -606,8 +606,8 @@ def run_fit(args) -> int:
     cls = BayesianClassifier if table.task == Task.CLASSIFICATION else BayesianRegressor
     estimator = cls(
         hidden_units=args.hidden_units, activation=args.activation, inference=args.inference,
-        inference_options=args.inference_options, likelihood=args.likelihood, prior=args.prior, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate,
+        inference_options=args.inference_options, likelihood=args.likelihood, prior=args.prior,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         validation_fraction=args.validation_fraction, patience=args.patience,
         random_state=args.seed, verbose=0 if args.quiet else 1)
     start = time.perf_counter()
