@@ -48,11 +48,25 @@ class Likelihood(ConfigObject):
     def distribution(self, params) -> tfd.Distribution:
         raise NotImplementedError
 
+    def noise_variables(self, model) -> list:
+        """The weights of `model` that hold this likelihood's learned noise (none here).
+
+        Samplers give them their own prior (see `noise_scale`), curvature methods tune them.
+        """
+        return []
+
     def log_prob(self, y, params) -> tf.Tensor:
         """Log-likelihood of each example, summed over target dimensions."""
         dist = self.distribution(params)
         y = tf.cast(y, dist.dtype)
         return tf.reduce_sum(dist.log_prob(y), axis=-1)
+
+
+def _all_layers(model):
+    """Every layer inside `model`, nested models' layers included."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _all_layers(layer)
 
 
 def _split_loc_scale(params, min_scale):
@@ -83,6 +97,18 @@ class _LocationScale(Likelihood):
         from tfbnn.layers.heads import LearnedScale
 
         return [LearnedScale(initial_scale=self.scale, min_scale=self.min_scale)]
+
+    def noise_variables(self, model) -> list:
+        """The raw scales of the model's `LearnedScale` heads, if the scale is learned."""
+        if not self.trainable:
+            return []
+        from tfbnn.layers.heads import LearnedScale
+
+        return [layer.raw_scale for layer in _all_layers(model) if isinstance(layer, LearnedScale)]
+
+    def noise_scale(self, raw):
+        """The noise standard deviation a raw noise weight stands for."""
+        return tf.math.softplus(raw) + tf.cast(self.min_scale, raw.dtype)
 
     def _loc_scale(self, params):
         if self.trainable:

@@ -66,6 +66,21 @@ def mlp(n_features: int, n_outputs: int, *, hidden_units=(50,), activation="relu
     return keras.Sequential(layers, name=name)
 
 
+def network(n_features: int, n_targets: int, likelihood, settings, *, seed=None,
+            name: str = "mlp") -> keras.Sequential:
+    """The deterministic MLP of `settings` (hidden units, activation) emitting `likelihood`'s
+    parameters: what ensembles, SWAG, Laplace and the samplers put their posterior on."""
+    return mlp(
+        n_features,
+        likelihood.n_network_outputs(n_targets),
+        hidden_units=settings.hidden_units,
+        activation=settings.activation,
+        output_layers=likelihood.output_layers(n_targets),
+        name=name,
+        seed=seed,
+    )
+
+
 def bayesian_mlp(n_features: int, likelihood, n_targets: int = 1, *, hidden_units=(50,),
                  activation="relu", estimator="local_reparameterization", prior=None,
                  kl_weight=1.0, posterior_scale_init=1e-3, seed=None) -> keras.Sequential:
