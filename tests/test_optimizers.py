@@ -1,0 +1,78 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfbnn import optimizers
+
+
+def _minimise(flat, state, shape, steps=200, jit_compile=True):
+    """`steps` updates of `(theta - 0.5)**2` summed, in one compiled while-loop."""
+
+    @tf.function(jit_compile=jit_compile)
+    def run(theta, state):
+        def body(i, theta, state):
+            theta, state = flat.apply(state, 2.0 * (theta - 0.5), theta)
+            return i + 1, theta, state
+
+        return tf.while_loop(lambda i, *_: i < steps, body, (tf.constant(0), theta, state))[1:]
+
+    return run(tf.zeros(shape), state)
+
+
+def _adam_by_hand(steps, lr, shape):
+    theta, m, v = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    for t in range(1, steps + 1):
+        g = 2.0 * (theta - 0.5)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        theta -= lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) * m / (np.sqrt(v) + 1e-7)
+    return theta
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3)])
+def test_adam_matches_its_update_rule_inside_a_compiled_loop(shape):
+    flat = optimizers.FlatOptimizer(keras.optimizers.Adam(0.01), shape)
+    theta, state = _minimise(flat, flat.initial_state(), shape)
+    np.testing.assert_allclose(theta.numpy(), _adam_by_hand(200, 0.01, shape), rtol=1e-4)
+    assert int(flat.iterations(state)) == 200
+
+
+def test_learning_rate_is_run_time_state_and_shares_the_program():
+    fast, slow = keras.optimizers.Adam(0.05), keras.optimizers.Adam(0.001)
+    assert optimizers.program_key(fast) == optimizers.program_key(slow)
+    flat = optimizers.FlatOptimizer(slow, (3,))
+    theta, _ = _minimise(flat, flat.initial_state(fast), (3,), steps=50, jit_compile=False)
+    np.testing.assert_allclose(theta.numpy(), _adam_by_hand(50, 0.05, (3,)), rtol=1e-4)
+    with pytest.raises(ValueError, match="does not match"):
+        flat.initial_state(keras.optimizers.SGD(0.1))
+
+
+def test_a_schedule_is_part_of_the_program_and_decays_the_steps():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    flat = optimizers.FlatOptimizer(keras.optimizers.SGD(schedule), (1,))
+    theta, _ = _minimise(flat, flat.initial_state(), (1,), steps=3, jit_compile=False)
+    # SGD on (theta - 0.5)^2 from 0 with rates 0.1, 0.05, 0.025.
+    expected = 0.0
+    for rate in (0.1, 0.05, 0.025):
+        expected -= rate * 2.0 * (expected - 0.5)
+    np.testing.assert_allclose(theta.numpy(), [expected], rtol=1e-5)
+    assert optimizers.program_key(flat.optimizer) != optimizers.program_key(
+        keras.optimizers.SGD(0.1))
+
+
+def test_the_users_optimizer_is_never_updated():
+    user = keras.optimizers.RMSprop(0.01, momentum=0.9)
+    flat = optimizers.FlatOptimizer(user, (4,))
+    _minimise(flat, flat.initial_state(user), (4,), steps=10, jit_compile=False)
+    assert int(user.iterations.numpy()) == 0
+    assert not user.built
+
+
+def test_names_and_bad_optimizers():
+    assert isinstance(optimizers.get(None), keras.optimizers.Adam)
+    sgd = optimizers.get("sgd", learning_rate=0.3)
+    assert isinstance(sgd, keras.optimizers.SGD)
+    assert float(sgd.learning_rate.numpy()) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="Unknown optimizer='adamm'"):
+        optimizers.get("adamm")

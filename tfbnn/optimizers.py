@@ -1,0 +1,110 @@
+"""Keras optimizers as pure functions of explicit state, for compiled training loops.
+
+tfbnn's training loops, the MAP start of its samplers and SG-MCMC's preconditioner
+run many optimizer steps inside one compiled TensorFlow program, over one flat
+parameter tensor carried through a `tf.while_loop`. `FlatOptimizer` lets any Keras
+optimizer (with its learning-rate schedule, weight decay and clipping) do those
+steps: `apply(state, grad, theta) -> (theta, state)` touches no variable, so the
+same compiled program serves every model of one architecture, any thread, and any
+learning rate (the rate travels in `state`).
+
+Keras implements this as `Optimizer.stateless_apply`, which its TensorFlow backend
+refuses because `tf.distribute` wants real variables. The update rules themselves
+(`update_step` of each optimizer) are backend-neutral, so `FlatOptimizer` runs
+them with the backend-neutral variable handling of Keras' base optimizer.
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import tensorflow as tf
+from keras.src.optimizers.base_optimizer import BaseOptimizer
+
+#: The optimizer the training loops use when none is given.
+DEFAULT_OPTIMIZER = "adam"
+
+
+class _StatelessUpdates:
+    """Keras' backend-neutral versions of the methods its TensorFlow optimizer binds
+    to `tf.Variable`s and `tf.distribute`, so that `stateless_apply` works on tensors."""
+
+    stateless_apply = BaseOptimizer.stateless_apply
+    assign = BaseOptimizer.assign
+    assign_add = BaseOptimizer.assign_add
+    assign_sub = BaseOptimizer.assign_sub
+    _var_key = BaseOptimizer._var_key
+    _apply_weight_decay = BaseOptimizer._apply_weight_decay
+    _backend_update_step = BaseOptimizer._backend_update_step
+
+
+def get(optimizer=None, learning_rate=None) -> keras.optimizers.Optimizer:
+    """A Keras optimizer from an instance, a name ("adam", "sgd", ...), a config dict or
+    None (Adam). `learning_rate`, if given, replaces a name's default rate."""
+    if optimizer is None:
+        optimizer = DEFAULT_OPTIMIZER
+    if isinstance(optimizer, str) and learning_rate is not None:
+        optimizer = {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+    try:
+        return keras.optimizers.get(optimizer)
+    except ValueError as err:
+        raise ValueError(f"Unknown optimizer={optimizer!r}: {err}") from None
+
+
+def _rate_variable(optimizer):
+    """The variable holding a constant learning rate (None under a schedule)."""
+    return next((v for v in optimizer.variables if v.name == "learning_rate"), None)
+
+
+def program_key(optimizer) -> str:
+    """What a compiled program depends on: the optimizer's class and configuration,
+    except a constant learning rate, which is run-time state."""
+    config = optimizer.get_config()
+    if _rate_variable(optimizer) is not None:
+        config.pop("learning_rate", None)
+    config.pop("name", None)
+    return json.dumps([type(optimizer).__name__, config], sort_keys=True, default=str)
+
+
+class FlatOptimizer:
+    """A Keras optimizer updating one parameter tensor by pure function calls.
+
+    Args:
+        optimizer: a Keras optimizer (its class and configuration are used; the
+            instance itself is never updated), or anything `get` accepts.
+        shape: the shape of the parameters, e.g. `(P,)`, or `(M, P)` for M
+            networks trained side by side (elementwise optimizers such as Adam then
+            update each network as if alone; a global clipping norm would span all).
+        dtype: the parameters' dtype.
+    """
+
+    def __init__(self, optimizer, shape, dtype="float32"):
+        optimizer = get(optimizer)
+        stateless_class = type(type(optimizer).__name__, (_StatelessUpdates, type(optimizer)), {})
+        self.optimizer = stateless_class.from_config(optimizer.get_config())
+        self.optimizer.build([keras.Variable(tf.zeros(shape, dtype), name="parameters")])
+        self.key = program_key(self.optimizer)
+
+    def initial_state(self, optimizer=None) -> list[tf.Tensor]:
+        """Fresh optimizer state (step count 0, zero moments), with the constant learning
+        rate of `optimizer` if given (it must share this one's `program_key`)."""
+        state = [tf.convert_to_tensor(v) for v in self.optimizer.variables]
+        if optimizer is not None:
+            optimizer = get(optimizer)
+            if program_key(optimizer) != self.key:
+                raise ValueError(f"{optimizer!r} does not match this program's optimizer")
+            rate = _rate_variable(self.optimizer)
+            if rate is not None:
+                state = [tf.cast(_rate_variable(optimizer), s.dtype) if v is rate else s
+                         for v, s in zip(self.optimizer.variables, state)]
+        return state
+
+    def apply(self, state, grad, theta):
+        """One step: `(new theta, new state)` from the gradient of the loss at `theta`."""
+        (theta,), state = self.optimizer.stateless_apply(list(state), [grad], [theta])
+        return theta, state
+
+    def iterations(self, state) -> tf.Tensor:
+        """The number of steps taken, read from `state`."""
+        return state[self.optimizer.variables.index(self.optimizer.iterations)]
