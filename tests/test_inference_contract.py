@@ -27,7 +27,9 @@ QUICK_OPTIONS = {
             "map_steps": 50, "threads": 1, "jit_compile": False},
     "laplace": {"jit_compile": False},
     "mc_dropout": {"jit_compile": False},
-    "sgmcmc": {"n_cycles": 2, "samples_per_cycle": 2, "jit_compile": False},
+    # One cycle at a larger step: the ten steps of five epochs then fit the classes.
+    "sgmcmc": {"n_cycles": 1, "samples_per_cycle": 2, "learning_rate": 1e-2,
+               "jit_compile": False},
     "swag": {"swag_epochs": 3, "max_rank": 2, "n_models": 2, "jit_compile": False},
     "vi": {"jit_compile": False},
 }
@@ -157,6 +159,9 @@ def test_classifier_gives_probabilities_and_the_given_labels(classifier, classif
     assert predicted.shape == (N_ROWS,)
     assert set(predicted.tolist()) <= set(LABELS.tolist())
     np.testing.assert_array_equal(predicted, LABELS[proba.argmax(axis=1)])
+    # The blobs are far apart: labels that come back mapped to the wrong classes
+    # would get most rows wrong (every method fits 90-100% on seeds 0-2).
+    assert np.mean(predicted == labels) > 0.8
 
 
 def test_save_and_load_give_the_same_predictions(fitted, classifier, regression_data,
