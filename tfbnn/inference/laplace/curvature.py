@@ -126,9 +126,10 @@ class FullCurvature(Curvature):
         self.ggn = np.zeros((self.n_params, self.n_params))
 
     @staticmethod
-    def jacobian(acts, jz, n_outputs=None):
-        """`(B, k, P)` output Jacobian, layer blocks flattened row-major."""
-        k = n_outputs or next(j.shape[1] for j in jz if j is not None)
+    def jacobian(acts, jz):
+        """`(B, k, P)` output Jacobian, layer blocks flattened row-major (at least one
+        of `jz` is not the identity: it gives `k`)."""
+        k = next(j.shape[1] for j in jz if j is not None)
         b = len(acts[0])
         jz = [_dense_jz(j, a, k) for a, j in zip(acts, jz)]
         return np.concatenate(
