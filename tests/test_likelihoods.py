@@ -141,14 +141,16 @@ def test_categorical_log_prob_and_class_probs():
     [
         (lambda: L.Gaussian(scale=0.0), "scale must be a positive finite number, got 0.0"),
         (lambda: L.Gaussian(scale=math.inf), "scale must be .*got inf"),
-        (lambda: L.Gaussian(scale=0.1, min_scale=0.2), r"min_scale must be in \[0, scale\), got 0.2"),
-        (lambda: L.Gaussian(min_scale=-1e-3), "min_scale must be .*got -0.001"),
+        (lambda: L.Gaussian(scale=0.1, min_scale=0.2), r"min_scale must be below scale=0.1, got 0.2"),
+        (lambda: L.Gaussian(min_scale=-1e-3), r"min_scale must be in \[0, inf\), got -0.001"),
+        (lambda: L.Gaussian(scale="1"), "scale must be a number, got '1'"),
         (lambda: L.StudentT(df=0.0), "df must be .*got 0.0"),
         (lambda: L.StudentT(df=-1.0, trainable=True), "df must be .*got -1.0"),
-        (lambda: L.HeteroscedasticGaussian(min_scale=-0.5), "min_scale must be >= 0, got -0.5"),
+        (lambda: L.HeteroscedasticGaussian(min_scale=-0.5), r"min_scale must be in \[0, inf\), got -0.5"),
         (lambda: L.Categorical(1), "n_classes must be an integer >= 2, got 1"),
         (lambda: L.Categorical(2.5), "n_classes must be .*got 2.5"),
         (lambda: L.Categorical(True), "n_classes must be .*got True"),
+        (lambda: L.get("gaussian", scale=-1.0), "scale must be .*got -1.0"),
     ],
 )
 def test_invalid_arguments_raise_naming_the_value(make, message):
@@ -156,16 +158,91 @@ def test_invalid_arguments_raise_naming_the_value(make, message):
         make()
 
 
-def test_get_by_name_instance_and_config():
-    assert L.get("gaussian") == L.Gaussian()
-    assert L.get("gaussian", scale=0.5, trainable=True) == L.Gaussian(scale=0.5, trainable=True)
+def test_get_by_name_means_what_the_estimators_mean():
+    """A name gives the estimators' likelihood (learned noise for "gaussian" and
+    "student_t"); `kwargs` override it; the classes keep their own defaults."""
+    assert L.get("gaussian") == L.Gaussian(trainable=True)
+    assert L.get("student_t") == L.StudentT(trainable=True)
+    assert L.get("heteroscedastic") == L.HeteroscedasticGaussian()
+    assert L.get("poisson") == L.Poisson()
+    assert L.get("bernoulli") == L.Bernoulli()
     assert L.get("categorical", n_classes=3) == L.Categorical(3)
+    assert L.get("gaussian", trainable=False) == L.Gaussian()
+    assert L.get("gaussian", scale=0.5) == L.Gaussian(scale=0.5, trainable=True)
+    assert L.Gaussian().trainable is False and L.StudentT().trainable is False
+    assert L.names(classification=False) == ["gaussian", "heteroscedastic", "poisson",
+                                             "student_t"]
+    assert L.names(classification=True) == ["bernoulli", "categorical"]
+
+
+def test_get_by_instance_and_config():
     instance = L.Poisson()
     assert L.get(instance) is instance
     with pytest.raises(ValueError, match=r"Unknown likelihood='laplace'; expected one of \["):
         L.get("laplace")
     with pytest.raises(TypeError, match="got int"):
         L.get(3)
+
+
+# -- the maths in the network outputs (the GGN's output terms) ------------------------------
+
+OUTPUT_HESSIAN_CASES = [
+    (L.Categorical(3), None, np.array([[0.3, -1.0, 2.0], [1.2, 0.1, -0.4]]), np.array([[2.0], [0.0]])),
+    (L.Bernoulli(), None, np.array([[0.7], [-1.3]]), np.array([[1.0], [0.0]])),
+    (L.Poisson(), None, np.array([[0.4, -0.2], [1.1, 0.0]]), np.array([[1.0, 3.0], [0.0, 2.0]])),
+    (L.Gaussian(scale=0.7), None, np.array([[0.4], [-0.2]]), np.array([[1.0], [0.3]])),
+    (L.Gaussian(trainable=True), np.array([0.5, 2.0]), np.array([[0.4, -0.2], [0.1, 0.9]]),
+     np.array([[1.0, 1.0], [-0.5, 0.2]])),
+]
+
+
+@pytest.mark.parametrize("likelihood, noise, f, y", OUTPUT_HESSIAN_CASES, ids=repr)
+def test_output_terms_are_the_negative_log_likelihood_and_its_derivatives(likelihood, noise, f, y):
+    """`output_nll` is `-log_prob` at the outputs `f` (with the noise `noise`, if given),
+    `output_residual` its gradient and `output_hessian_sqrt` a root of its Hessian."""
+    params = f if noise is None else np.c_[f, np.log(np.expm1(noise - 1e-6)) + 0 * f]
+    np.testing.assert_allclose(likelihood.output_nll(f, y, noise),
+                               -likelihood.log_prob(y, params.astype("float32")).numpy(), rtol=1e-5)
+    k, eps = f.shape[1], 1e-5
+    for n in range(len(f)):
+        hessian = np.zeros((k, k))
+        for j in range(k):
+            step = np.zeros_like(f)
+            step[n, j] = eps
+            up, down = f + step, f - step
+            hessian[:, j] = (likelihood.output_residual(up, y, noise)
+                             - likelihood.output_residual(down, y, noise))[n] / (2 * eps)
+            num_grad = (likelihood.output_nll(up, y, noise)
+                        - likelihood.output_nll(down, y, noise))[n] / (2 * eps)
+            assert num_grad == pytest.approx(likelihood.output_residual(f, y, noise)[n, j],
+                                             rel=1e-6, abs=1e-8)
+        root = likelihood.output_hessian_sqrt(f, noise)[n]
+        np.testing.assert_allclose(root @ root.T, hessian, atol=1e-7)
+
+
+@pytest.mark.parametrize("likelihood", [L.StudentT(), L.HeteroscedasticGaussian()], ids=repr)
+def test_likelihoods_without_an_output_hessian_refuse(likelihood):
+    assert not likelihood.has_output_hessian
+    assert L.output_hessian_names() == ["bernoulli", "categorical", "gaussian", "poisson"]
+    f = np.zeros((2, 2))
+    for call in (lambda: likelihood.output_nll(f, f), lambda: likelihood.output_residual(f, f),
+                 lambda: likelihood.output_hessian_sqrt(f)):
+        with pytest.raises(NotImplementedError, match=r"has no closed-form, positive "
+                                                      r"semi-definite output Hessian; the "
+                                                      r"likelihoods with one are \['bernoulli'"):
+            call()
+
+
+def test_noise_raw_inverts_noise_scale():
+    likelihood = L.Gaussian(scale=0.3, trainable=True, min_scale=0.01)
+    scale = np.array([0.02, 0.3, 5.0, 40.0])
+    raw = likelihood.noise_raw(scale)
+    np.testing.assert_allclose(likelihood.noise_scale(raw).numpy(), scale, rtol=1e-12)
+    (head,) = likelihood.output_layers(1)
+    head.build((None, 1))
+    (raw,) = likelihood.noise_variables(keras.Sequential([keras.Input((1,)), head]))
+    assert raw is head.raw_scale
+    np.testing.assert_allclose(likelihood.noise_scale(head.raw_scale).numpy(), 0.3, rtol=1e-6)
 
 
 # -- serialisation ---------------------------------------------------------------------------

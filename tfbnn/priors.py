@@ -15,8 +15,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfbnn._options import ConfigObject, Registry
-from tfbnn._options import check_finite as _finite
-from tfbnn._options import check_positive as _positive
+from tfbnn.validation import check_finite, check_positive, check_probability
 
 tfd = tfp.distributions
 
@@ -24,8 +23,6 @@ PRIORS = Registry("prior")
 
 # Priors register under their own Keras package: `tfbnn.likelihoods.StudentT` is
 # registered as "tfbnn>StudentT", and one name cannot deserialise to two classes.
-
-
 
 
 class Prior(ConfigObject):
@@ -74,8 +71,8 @@ class Normal(Prior):
     has_closed_form_kl = True
 
     def __init__(self, loc: float = 0.0, scale: float = 1.0):
-        self.loc = _finite("loc", loc)
-        self.scale = _positive("scale", scale)
+        self.loc = check_finite("loc", loc)
+        self.scale = check_positive("scale", scale)
 
     def _distribution(self, dtype):
         return tfd.Normal(tf.cast(self.loc, dtype), tf.cast(self.scale, dtype))
@@ -90,8 +87,8 @@ class Laplace(Prior):
     """Independent Laplace(loc, scale) on every weight: a sparsity-favouring prior."""
 
     def __init__(self, loc: float = 0.0, scale: float = 1.0):
-        self.loc = _finite("loc", loc)
-        self.scale = _positive("scale", scale)
+        self.loc = check_finite("loc", loc)
+        self.scale = check_positive("scale", scale)
 
     def _distribution(self, dtype):
         return tfd.Laplace(tf.cast(self.loc, dtype), tf.cast(self.scale, dtype))
@@ -106,9 +103,9 @@ class StudentT(Prior):
     """Independent Student-t(df, loc, scale) on every weight: heavy tails, robust shrinkage."""
 
     def __init__(self, df: float = 3.0, loc: float = 0.0, scale: float = 1.0):
-        self.df = _positive("df", df)
-        self.loc = _finite("loc", loc)
-        self.scale = _positive("scale", scale)
+        self.df = check_positive("df", df)
+        self.loc = check_finite("loc", loc)
+        self.scale = check_positive("scale", scale)
 
     def _distribution(self, dtype):
         return tfd.StudentT(
@@ -130,12 +127,9 @@ class ScaleMixture(Prior):
     """
 
     def __init__(self, pi: float = 0.5, sigma1: float = 1.0, sigma2: float = math.exp(-6)):
-        pi = float(pi)
-        if not 0.0 < pi < 1.0:
-            raise ValueError(f"pi must be strictly between 0 and 1, got {pi!r}")
-        self.pi = pi
-        self.sigma1 = _positive("sigma1", sigma1)
-        self.sigma2 = _positive("sigma2", sigma2)
+        self.pi = check_probability("pi", pi)
+        self.sigma1 = check_positive("sigma1", sigma1)
+        self.sigma2 = check_positive("sigma2", sigma2)
 
     def _distribution(self, dtype):
         probs = tf.constant([self.pi, 1.0 - self.pi], dtype)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
+import numpy as np
 import tensorflow as tf
+
+
+def raw_for_scale(scale, min_scale: float = 0.0) -> np.ndarray:
+    """The raw weight `r` with `softplus(r) + min_scale = scale` (float64).
+
+    `softplus^-1(e) = log(expm1(e)) = e + log(-expm1(-e))`, the second form staying
+    finite for large `e = scale - min_scale`.
+    """
+    excess = np.asarray(scale, np.float64) - min_scale
+    return excess + np.log(-np.expm1(-excess))
 
 
 @keras.saving.register_keras_serializable(package="tfbnn")
@@ -33,7 +42,7 @@ class LearnedScale(keras.layers.Layer):
         self.min_scale = float(min_scale)
 
     def build(self, input_shape):
-        raw = math.log(math.expm1(self.initial_scale - self.min_scale))
+        raw = float(raw_for_scale(self.initial_scale, self.min_scale))
         self.raw_scale = self.add_weight(
             name="raw_scale",
             shape=(input_shape[-1],),

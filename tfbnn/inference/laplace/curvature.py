@@ -6,9 +6,11 @@ the MAP weights. The generalised Gauss-Newton (GGN) matrix
     G = sum_n J_n^T Lambda_n J_n,
 
 with `J_n` the Jacobian of the network outputs `f(x_n)` with respect to the
-weights and `Lambda_n` the Hessian of `-log p(y_n | f)` with respect to `f`, is
-positive semi-definite and, for a model linear in its weights, equal to the
-Hessian. Everything here works on float64 numpy arrays handed over in row blocks:
+weights and `Lambda_n = L_n L_n^T` the Hessian of `-log p(y_n | f)` with respect to
+`f` (its square root `L_n`, `hsqrt` below, comes from the likelihood's
+`output_hessian_sqrt`), is positive semi-definite and, for a model linear in its
+weights, equal to the Hessian. Everything here works on float64 numpy arrays
+handed over in row blocks:
 
 * `acts[l]`: `(B, n_in + 1)` inputs of dense layer `l` with a column of ones
   appended (the bias), so the layer's weights are `W = [kernel; bias]`, flattened
@@ -27,9 +29,6 @@ the linearised predictive are computed the same way for all three.
 
 #### References
 
-MacKay, D. J. C. (1992). A practical Bayesian framework for backpropagation
-networks. *Neural Computation*, 4(3).
-
 Martens, J. & Grosse, R. (2015). Optimizing neural networks with
 Kronecker-factored approximate curvature. *ICML*.
 
@@ -39,133 +38,10 @@ neural networks. *ICLR*.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from scipy.special import gammaln, log_softmax, softmax
-
-from tfbnn import likelihoods as lik
 
 #: Rows * columns of one Jacobian block, bounding the working memory of every pass.
 BLOCK_FLOATS = 2**21
-
-
-# -- the likelihood seen from the network outputs -------------------------------------
-
-
-class OutputTerms:
-    """`-log p(y | f)`, its gradient and a square root of its Hessian in the outputs `f`.
-
-    Subclasses work on float64 arrays `f` of shape `(N, k)`.
-    """
-
-    def nll(self, f, y) -> float:
-        """Total negative log-likelihood (with all constants)."""
-        raise NotImplementedError
-
-    def residual(self, f, y) -> np.ndarray:
-        """`d(-log p) / df`, `(N, k)`."""
-        raise NotImplementedError
-
-    def hessian_sqrt(self, f) -> np.ndarray:
-        """`L` of shape `(N, k, c)` with `L L^T = d^2(-log p) / df^2`."""
-        raise NotImplementedError
-
-
-def _diag_sqrt(values):
-    n, k = values.shape
-    out = np.zeros((n, k, k))
-    idx = np.arange(k)
-    out[:, idx, idx] = np.sqrt(values)
-    return out
-
-
-class GaussianTerms(OutputTerms):
-    """Gaussian noise of known scale per output: `Lambda = diag(1 / scale^2)`."""
-
-    def __init__(self, scale):
-        self.scale = np.asarray(scale, np.float64)
-
-    def nll(self, f, y):
-        z = (f - y) / self.scale
-        return float(np.sum(0.5 * z**2 + np.log(self.scale) + 0.5 * math.log(2 * math.pi)))
-
-    def residual(self, f, y):
-        return (f - y) / self.scale**2
-
-    def hessian_sqrt(self, f):
-        return _diag_sqrt(np.broadcast_to(1.0 / self.scale**2, f.shape))
-
-
-class PoissonTerms(OutputTerms):
-    """Poisson counts with log rate `f`: `Lambda = diag(exp(f))`."""
-
-    def nll(self, f, y):
-        return float(np.sum(np.exp(f) - y * f + gammaln(y + 1.0)))
-
-    def residual(self, f, y):
-        return np.exp(f) - y
-
-    def hessian_sqrt(self, f):
-        return _diag_sqrt(np.exp(f))
-
-
-class BernoulliTerms(OutputTerms):
-    """Binary labels with logits `f`: `Lambda = diag(p (1 - p))`."""
-
-    def nll(self, f, y):
-        return float(np.sum(np.logaddexp(0.0, f) - y * f))
-
-    def residual(self, f, y):
-        return 1.0 / (1.0 + np.exp(-f)) - y
-
-    def hessian_sqrt(self, f):
-        p = 1.0 / (1.0 + np.exp(-f))
-        return _diag_sqrt(p * (1.0 - p))
-
-
-class CategoricalTerms(OutputTerms):
-    """One label with logits `f`: `Lambda = diag(p) - p p^T = L L^T`,
-    `L = (I - p 1^T) diag(sqrt(p))`."""
-
-    def nll(self, f, y):
-        labels = y.reshape(-1).astype(int)
-        return float(-np.sum(log_softmax(f, axis=-1)[np.arange(len(f)), labels]))
-
-    def residual(self, f, y):
-        labels = y.reshape(-1).astype(int)
-        r = softmax(f, axis=-1)
-        r[np.arange(len(f)), labels] -= 1.0
-        return r
-
-    def hessian_sqrt(self, f):
-        p = softmax(f, axis=-1)
-        k = p.shape[-1]
-        return (np.eye(k)[None] - p[:, :, None]) * np.sqrt(p)[:, None, :]
-
-
-SUPPORTED_LIKELIHOODS = (lik.Gaussian, lik.Poisson, lik.Bernoulli, lik.Categorical)
-
-
-def output_terms(likelihood, noise_scale=None) -> OutputTerms:
-    """The `OutputTerms` of a tfbnn likelihood (`noise_scale`: the Gaussian's scale per output).
-
-    Raises:
-        ValueError: the likelihood has no positive semi-definite output Hessian here
-            (Student-t, heteroscedastic Gaussian).
-    """
-    if type(likelihood) is lik.Gaussian:
-        return GaussianTerms(likelihood.scale if noise_scale is None else noise_scale)
-    if type(likelihood) is lik.Poisson:
-        return PoissonTerms()
-    if type(likelihood) is lik.Bernoulli:
-        return BernoulliTerms()
-    if type(likelihood) is lik.Categorical:
-        return CategoricalTerms()
-    raise ValueError(
-        f"The Laplace approximation supports the likelihoods "
-        f"{[cls.__name__ for cls in SUPPORTED_LIKELIHOODS]}, got {likelihood!r}"
-    )
 
 
 # -- curvature structures ---------------------------------------------------------------
@@ -250,9 +126,10 @@ class FullCurvature(Curvature):
         self.ggn = np.zeros((self.n_params, self.n_params))
 
     @staticmethod
-    def jacobian(acts, jz, n_outputs=None):
-        """`(B, k, P)` output Jacobian, layer blocks flattened row-major."""
-        k = n_outputs or next(j.shape[1] for j in jz if j is not None)
+    def jacobian(acts, jz):
+        """`(B, k, P)` output Jacobian, layer blocks flattened row-major (at least one
+        of `jz` is not the identity: it gives `k`)."""
+        k = next(j.shape[1] for j in jz if j is not None)
         b = len(acts[0])
         jz = [_dense_jz(j, a, k) for a, j in zip(acts, jz)]
         return np.concatenate(
@@ -435,82 +312,3 @@ def memory_bytes(structure: str, shapes, n_outputs: int) -> int:
         floats = 4 * n_params
     floats += 4 * BLOCK_FLOATS + n_outputs**2
     return 8 * int(floats)
-
-
-def tune_prior_precision(eigenvalues, theta_sq_norm: float, initial: float = 1.0) -> float:
-    """The prior precision `alpha` maximising the Laplace log marginal likelihood.
-
-    As a function of `alpha` (MacKay, 1992) it is, up to constants,
-
-        -alpha/2 ||theta||^2 + P/2 log(alpha) - 1/2 sum_i log(lambda_i + alpha),
-
-    concave in `t = log(alpha)`; the root of its derivative
-    `P/2 - alpha ||theta||^2 / 2 - 1/2 sum_i alpha / (lambda_i + alpha)` is found by
-    bracketing and Brent's method.
-    """
-    lam = np.clip(np.asarray(eigenvalues, np.float64), 0.0, None)
-    p = lam.size
-
-    def slope(t):
-        a = math.exp(t)
-        return 0.5 * p - 0.5 * a * theta_sq_norm - 0.5 * np.sum(a / (lam + a))
-
-    return _root_in_log(slope, initial)
-
-
-def _root_in_log(slope, start: float) -> float:
-    """`exp(t)` at the root of a decreasing `slope(t)`, bracketed outwards from `log(start)`
-    (clamped to `exp(+-60)` when there is no root in between)."""
-    from scipy.optimize import brentq
-
-    lo = hi = math.log(start)
-    while slope(lo) < 0 and lo > -60:
-        lo -= 2.0
-    while slope(hi) > 0 and hi < 60:
-        hi += 2.0
-    if slope(lo) < 0:
-        return math.exp(lo)
-    if slope(hi) > 0:
-        return math.exp(hi)
-    return math.exp(brentq(slope, lo, hi, xtol=1e-13, rtol=1e-14))
-
-
-def tune_noise_variance(eigenvalues, theta_sq_norm: float, residual_sq_norm: float, n_data: int,
-                        prior_precision: float, noise_variance: float = 1.0,
-                        tune_prior: bool = True, max_rounds: int = 10_000):
-    """The Gaussian noise variance `sigma^2` (and, with `tune_prior`, the prior precision
-    `alpha`) maximising the Laplace log marginal likelihood of a one-output model.
-
-    With `mu_i` the eigenvalues of the GGN at unit noise, `J^T J` (the GGN at noise
-    `sigma^2` is `J^T J / sigma^2`), the log marginal likelihood is, up to constants,
-
-        -||r||^2 / (2 sigma^2) - N/2 log(sigma^2) - alpha/2 ||theta||^2 + P/2 log(alpha)
-        - 1/2 sum_i log(mu_i / sigma^2 + alpha),
-
-    stationary where (MacKay, 1992) `alpha = gamma / ||theta||^2` and
-    `sigma^2 = ||r||^2 / (N - gamma)`, with `gamma = sum_i mu_i / (mu_i + alpha sigma^2)`
-    the number of well-determined parameters. Found by coordinate ascent, each
-    coordinate maximised exactly (in `beta = 1 / sigma^2` the slope
-    `N / beta - sum_i mu_i / (beta mu_i + alpha) - ||r||^2` decreases when
-    `J^T J` has rank at most `N`, as the full GGN has).
-
-    Returns `(alpha, sigma^2)`.
-    """
-    mu = np.clip(np.asarray(eigenvalues, np.float64), 0.0, None)
-    alpha, beta = float(prior_precision), 1.0 / float(noise_variance)
-
-    def noise_slope(t):
-        b = math.exp(t)
-        return n_data / b - np.sum(mu / (b * mu + alpha)) - residual_sq_norm
-
-    for _ in range(max_rounds if tune_prior else 1):
-        beta_new = _root_in_log(noise_slope, beta)
-        settled = abs(math.log(beta_new / beta)) < 1e-12
-        beta = beta_new
-        if tune_prior:
-            alpha_new = tune_prior_precision(beta * mu, theta_sq_norm, alpha)
-            settled = settled and abs(math.log(alpha_new / alpha)) < 1e-12
-            alpha = alpha_new
-        if settled:
-            break
-    return alpha, 1.0 / beta
