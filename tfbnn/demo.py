@@ -263,7 +263,7 @@ def run_methods_demo(out_dir=DEFAULT_OUT_DIR, methods=None, quick: bool = False,
         methods: inference method names, in the order to show them; None for
             every registered method (`default_methods()`: vi, mc_dropout,
             ensemble, swag, laplace, hmc, sgmcmc).
-        quick: train briefly (a few seconds per method), to check the setup.
+        quick: train briefly, to check the setup.
         seed: seed of the data and of every method's initialisation.
         epochs: training epochs of the methods that train by epochs (all but
             HMC); None for 200, or `QUICK_METHODS_EPOCHS` with `quick`.

@@ -26,6 +26,15 @@ def _axes(ax):
     return ax
 
 
+def _unit_square(ax, xlabel: str, ylabel: str) -> None:
+    """Limits [0, 1] on both axes, the labels, and the ideal diagonal a calibrated curve follows."""
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="ideal")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
 def _regression_predictive(predictive, name):
     if not isinstance(predictive, Predictive) or predictive.is_classification:
         raise ValueError(f"{name} needs a regression Predictive")
@@ -223,14 +232,10 @@ def plot_calibration_curve(y_true, predictive, *, levels=None, ax=None):
     expected, observed = metrics.calibration_curve(y_true, predictive, levels)
     area = metrics.miscalibration_area(y_true, predictive, levels)
     ax = _axes(ax)
-    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="ideal")
+    _unit_square(ax, "expected proportion below quantile", "observed proportion")
     ax.plot(expected, observed, color="C0", linewidth=2, label="model")
     ax.fill_between(expected, expected, observed, color="C0", alpha=0.2,
                     label=f"miscalibration area {area:.3f}")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("expected proportion below quantile")
-    ax.set_ylabel("observed proportion")
     ax.legend(loc="upper left", fontsize="small")
     return ax
 
@@ -246,12 +251,8 @@ def plot_coverage(y_true, predictive, *, levels=None, ax=None):
     """
     levels, observed = metrics.coverage_curve(y_true, predictive, levels)
     ax = _axes(ax)
-    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="ideal")
+    _unit_square(ax, "nominal interval level", "fraction of targets inside")
     ax.plot(levels, observed, "o-", color="C0", markersize=4, label="empirical coverage")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("nominal interval level")
-    ax.set_ylabel("fraction of targets inside")
     ax.legend(loc="upper left", fontsize="small")
     return ax
 
@@ -277,11 +278,7 @@ def plot_reliability_diagram(y_true, predictive, n_bins=10, *, strategy="uniform
     ax.bar(left, np.abs(gap), bottom=np.minimum(bins["accuracy"], bins["confidence"]),
            width=width, align="edge", color="C3", alpha=0.35, hatch="//", linewidth=0,
            label="gap to confidence")
-    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="ideal")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence (top class probability)")
-    ax.set_ylabel("accuracy")
+    _unit_square(ax, "confidence (top class probability)", "accuracy")
     ax.set_title(f"ECE = {ece:.3f}")
     ax.legend(loc="upper left", fontsize="small")
     return ax

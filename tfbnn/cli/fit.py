@@ -24,6 +24,8 @@ from tfbnn.cli.options import (
     add_calibration_method,
     add_command,
     add_csv_options,
+    add_model_inputs,
+    add_target_override,
     check_out_folder,
     csv_layout,
     epochs,
@@ -144,12 +146,9 @@ def add_calibrate_parser(subparsers) -> None:
             "scaling of the class probabilities."],
         example="tfbnn calibrate model/ calibration.csv --method conformal",
         run=run_calibrate)
-    p.add_argument("model", metavar="MODEL_DIR", type=Path, help="a folder saved by 'tfbnn fit'")
-    p.add_argument("data", metavar="CAL.csv", type=Path,
-                   help="labelled rows the model was not trained on")
+    add_model_inputs(p, "CAL.csv", "labelled rows the model was not trained on")
     add_calibration_method(p, "--method")
-    p.add_argument("--target", metavar="COLUMN", default=None,
-                   help="the target column, if its name differs from the training file's")
+    add_target_override(p)
     add_csv_options(p, fitted=True)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import textwrap
+from pathlib import Path
 
 from tfbnn.estimators import (
     CLASSIFICATION_CALIBRATION,
@@ -101,6 +102,26 @@ def add_command(subparsers, name: str, *, summary: str, paragraphs, example: str
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(run=run, parser=parser)
     return parser
+
+
+def add_model_inputs(parser, data: str, data_help: str) -> None:
+    """The positional arguments of a command on a saved model: its folder, then a CSV file."""
+    parser.add_argument("model", metavar="MODEL_DIR", type=Path,
+                        help="a folder saved by 'tfbnn fit'")
+    parser.add_argument("data", metavar=data, type=Path, help=data_help)
+
+
+def add_target_override(parser) -> None:
+    """`--target COLUMN` for labelled files whose target is named otherwise than at fitting."""
+    parser.add_argument("--target", metavar="COLUMN", default=None,
+                        help="the target column, if its name differs from the training file's")
+
+
+def add_prediction_options(parser) -> None:
+    """`--level`, `--n-samples` and the CSV layout of a command that predicts."""
+    add_level(parser)
+    add_n_samples(parser)
+    add_csv_options(parser, fitted=True)
 
 
 def add_csv_options(parser, *, fitted: bool) -> None:

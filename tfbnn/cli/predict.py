@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from tfbnn import metrics, report
-from tfbnn.cli.options import add_command, add_csv_options, add_level, add_n_samples, csv_layout
+from tfbnn.cli.options import (
+    add_command,
+    add_model_inputs,
+    add_prediction_options,
+    add_target_override,
+    csv_layout,
+)
 from tfbnn.data import tabular
 from tfbnn.estimators import calibration_method
 from tfbnn.files import write_atomic
@@ -41,15 +47,10 @@ def add_predict_parser(subparsers) -> None:
             "uncertainty in nats."],
         example="tfbnn predict model/ new.csv --out predictions.csv",
         run=run_predict)
-    p.add_argument("model", metavar="MODEL_DIR", type=Path, help="a folder saved by 'tfbnn fit'")
-    p.add_argument("data", metavar="DATA.csv", type=Path, help="the rows to predict for")
+    add_model_inputs(p, "DATA.csv", "the rows to predict for")
     p.add_argument("--out", type=Path, default=None, metavar="PRED.csv",
                    help="where to write the predictions (default: standard output)")
-    add_level(p)
-    add_n_samples(p)
-    add_csv_options(p, fitted=True)
-
-
+    add_prediction_options(p)
 
 
 def add_evaluate_parser(subparsers) -> None:
@@ -64,18 +65,12 @@ def add_evaluate_parser(subparsers) -> None:
             "ece, mce, mean entropy and mutual information."],
         example="tfbnn evaluate model/ test.csv --report report.html",
         run=run_evaluate)
-    p.add_argument("model", metavar="MODEL_DIR", type=Path, help="a folder saved by 'tfbnn fit'")
-    p.add_argument("data", metavar="DATA.csv", type=Path, help="labelled rows to score on")
-    p.add_argument("--target", metavar="COLUMN", default=None,
-                   help="the target column, if its name differs from the training file's")
+    add_model_inputs(p, "DATA.csv", "labelled rows to score on")
+    add_target_override(p)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--report", type=Path, metavar="REPORT.html", default=None,
                    help="also write an HTML report with metrics and plots")
-    add_level(p)
-    add_n_samples(p)
-    add_csv_options(p, fitted=True)
-
-
+    add_prediction_options(p)
 
 
 def prediction_frame(predictive, level: float = 0.95) -> pd.DataFrame:
