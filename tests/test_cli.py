@@ -128,7 +128,7 @@ def test_inference_options_reach_the_method_and_are_saved(data, tmp_path, capsys
 
 @pytest.mark.parametrize("method, extra, options, rows", [
     ("hmc", [], {"n_chains": 2, "num_warmup": 10, "num_samples": 8, "max_tree_depth": 3,
-                 "jit_compile": False},
+                 "map_steps": 20, "jit_compile": False},
      ["chains", "draws per chain", "acceptance rate", "divergences", "step size",
       "split R-hat, log-likelihood", "split R-hat, predictive mean (max)",
       "ESS, log-likelihood", "mixing"]),
