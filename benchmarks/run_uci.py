@@ -1,6 +1,7 @@
 """Runs the UCI regression benchmark and prints its Markdown table.
 
-The same as `tfbnn benchmark uci`; see `tfbnn.benchmarks.uci` for the protocol and `tfbnn.cli.benchmark` for the options.
+The same as `tfbnn benchmark uci`; see `tfbnn.benchmarks.uci` for the protocol and
+`tfbnn.cli.benchmark` for the options.
 
     .venv/bin/python benchmarks/run_uci.py --quick --datasets yacht boston
     .venv/bin/python benchmarks/run_uci.py --datasets boston yacht --out benchmark_results/uci
