@@ -1,6 +1,7 @@
 """Runs the UCI regression benchmark and prints its Markdown table.
 
-The same as `tfbnn benchmark uci`; see `tfbnn.benchmarks.uci` for the protocol.
+The same as `tfbnn benchmark uci`; see `tfbnn.benchmarks.uci` for the protocol and
+`tfbnn.cli.benchmark` for the options.
 
     .venv/bin/python benchmarks/run_uci.py --quick --datasets yacht boston
     .venv/bin/python benchmarks/run_uci.py --datasets boston yacht --out benchmark_results/uci
@@ -14,7 +15,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfbnn.benchmarks.uci import add_uci_arguments, run_benchmark_command  # noqa: E402
+from tfbnn.cli.benchmark import add_uci_arguments, run_benchmark_command  # noqa: E402
 
 
 def main(argv=None) -> int:

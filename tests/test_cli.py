@@ -5,11 +5,14 @@ encoded into 3, so 5 inputs; one hidden layer of 8; 60 rows), so the compiled
 training code is shared and the whole file stays fast.
 """
 
+import importlib
 import io
 import json
+import runpy
 import shutil
-import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -124,8 +127,8 @@ def test_inference_options_reach_the_method_and_are_saved(data, tmp_path, capsys
 
 
 @pytest.mark.parametrize("method, extra, options, rows", [
-    ("hmc", [], {"n_chains": 2, "num_warmup": 40, "num_samples": 12, "max_tree_depth": 3,
-                 "jit_compile": False},
+    ("hmc", [], {"n_chains": 2, "num_warmup": 10, "num_samples": 8, "max_tree_depth": 3,
+                 "map_steps": 20, "jit_compile": False},
      ["chains", "draws per chain", "acceptance rate", "divergences", "step size",
       "split R-hat, log-likelihood", "split R-hat, predictive mean (max)",
       "ESS, log-likelihood", "mixing"]),
@@ -399,8 +402,13 @@ def test_usage_errors_exit_2(data, tmp_path, capsys):
 def test_demo_methods_usage_errors_exit_2(tmp_path, capsys):
     demo = ["demo", "--out", tmp_path]
     _expect_error(capsys, [*demo, "--methods", "nope"], 2, "--methods", "invalid choice: 'nope'")
-    _expect_error(capsys, [*demo, "--methods", "vi", "vi"], 2, "--methods names vi more than once")
+    _expect_error(capsys, [*demo, "--methods", "vi", "vi"], 2,
+                  "--methods lists ['vi'] more than once")
     assert not any(tmp_path.iterdir())
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "notes.txt").write_text("mine")
+    _expect_error(capsys, demo, 2, f"--out {tmp_path / 'model'}", "not a tfbnn model")
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
 def test_missing_files_and_unknown_target(regression_model, data, tmp_path, capsys):
@@ -506,13 +514,22 @@ def test_version(capsys):
     assert code == 0 and stdout.strip() == f"tfbnn {tfbnn.__version__}"
 
 
-def test_python_dash_m_tfbnn_help():
-    result = subprocess.run([sys.executable, "-m", "tfbnn", "--help"], capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "usage: tfbnn" in result.stdout
-    for command in ("fit", "calibrate", "predict", "evaluate", "demo"):
-        assert command in result.stdout
+def test_python_dash_m_tfbnn_help(monkeypatch, capsys):
+    # What `python -m tfbnn --help` runs, in this process: tfbnn/__main__.py as __main__.
+    monkeypatch.setattr(sys, "argv", ["tfbnn", "--help"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_module("tfbnn", run_name="__main__")
+    assert exit_.value.code == 0
+    stdout = capsys.readouterr().out
+    assert "usage: tfbnn" in stdout
+    for command in ("fit", "calibrate", "predict", "evaluate", "demo", "benchmark"):
+        assert command in stdout
+
+
+def test_console_script_entry_point_is_main():
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    module, name = pyproject["project"]["scripts"]["tfbnn"].split(":")
+    assert getattr(importlib.import_module(module), name) is main
 
 
 def test_headerless_file_for_a_model_fitted_with_a_header(regression_model, tmp_path, capsys):

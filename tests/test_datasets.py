@@ -1,12 +1,20 @@
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from tfbnn.data import read_table
-from tfbnn.datasets import CONCRETE_TARGET, concrete_path, load_concrete
+from tfbnn.datasets import (
+    CONCRETE_TARGET,
+    GAP_X,
+    concrete_path,
+    gap_data,
+    gap_ratio,
+    load_concrete,
+)
 
 COLUMNS = [
     "cement",
@@ -65,3 +73,30 @@ def test_matches_the_uci_benchmark_copy():
     X, y = load_concrete()
     np.testing.assert_array_equal(X, data[:, features])
     np.testing.assert_array_equal(y, data[:, target])
+
+
+def test_gap_data_has_a_gap_and_repeats():
+    x, y = gap_data(200, seed=3)
+    assert x.shape == (200, 1) and y.shape == (200,)
+    assert np.all((x[:100] >= -3) & (x[:100] <= -1)) and np.all((x[100:] >= 1) & (x[100:] <= 3))
+    assert np.std(y - np.sin(x[:, 0])) == pytest.approx(0.1, rel=0.2)
+    np.testing.assert_array_equal(gap_data(200, seed=3)[1], y)
+    assert not np.array_equal(gap_data(200, seed=4)[1], y)
+    assert gap_data(7)[0].shape == (7, 1)
+    with pytest.raises(ValueError, match="n must be an integer >= 2, got 1"):
+        gap_data(1)
+
+
+class _GapModel:
+    """Epistemic variance 4 for |x| < 1 (the gap) and 1 elsewhere."""
+
+    def predict_distribution(self, x):
+        return SimpleNamespace(epistemic_var=np.where(np.abs(x[:, 0]) < 1, 4.0, 1.0))
+
+
+def test_gap_ratio_is_the_gap_variance_over_the_training_variance():
+    x, _ = gap_data(20)
+    assert gap_ratio(_GapModel(), x) == 4.0
+    assert gap_ratio(_GapModel(), x[:, 0]) == 4.0  # (n,) inputs too
+    # Trained in the gap itself, a model is as sure there as on its data.
+    assert gap_ratio(_GapModel(), GAP_X) == 1.0

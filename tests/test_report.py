@@ -15,7 +15,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from tfbnn import metrics  # noqa: E402
 from tfbnn.likelihoods import Categorical, Gaussian  # noqa: E402
 from tfbnn.predictive import Predictive  # noqa: E402
-from tfbnn.report import build_report, write_html_report  # noqa: E402
+from tfbnn.report import build_report, format_table, write_html_report  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RNG = np.random.default_rng(12)
@@ -110,3 +110,10 @@ def test_report_errors(tmp_path):
         write_html_report(tmp_path / "x.html", [("rmse", 1.0)])
     with pytest.raises(ValueError, match=r"figures\['plot'\] must be a matplotlib Figure"):
         write_html_report(tmp_path / "x.html", {}, {"plot": np.zeros(3)})
+
+
+def test_format_table_aligns_names_and_rounds_floats():
+    text = format_table([("rows", 60), ("rmse", 0.123456), ("final nll", np.float32(2.5)),
+                         ("task", "regression")])
+    assert text.splitlines() == ["rows       60", "rmse       0.1235", "final nll  2.5",
+                                 "task       regression"]

@@ -1,25 +1,9 @@
-"""Train a Bayesian neural network on concrete strength and check its uncertainty.
+"""The demos: a Bayesian neural network on concrete strength, and every inference method on a gap.
 
-The demo fits `BayesianRegressor` with its default settings to 90% of the
-bundled UCI concrete data (1030 mixtures, compressive strength in MPa), then
-scores the held-out 10%: RMSE, log-likelihood per point, and how often the 95%
-predictive interval holds the measured strength (about 95% if the uncertainty
-is calibrated). It writes `demo_predictions.png` (predicted against true
-strength with 95% error bars, and interval coverage at every level) and saves
-the model in `model/`, usable with `tfbnn predict`.
-
-Run it with `tfbnn demo` or, from Python, `tfbnn.demo.run_demo("demo_output")`.
-
-The methods demo compares every inference method (VI, MC dropout, a deep
-ensemble, SWAG, Laplace, HMC and SG-MCMC) on 1-D data with a gap: `y = sin(x) +
-noise` with no inputs in (-1, 1). It fits each with the same network, writes
-`methods_gap.png` (one panel per method: predictive mean, total and epistemic
-95% bands, training data) and reports each method's gap ratio, its mean
-epistemic variance in the gap over that on the training inputs (above 1 when
-the method knows it has seen no data there).
-
-Run it with `tfbnn demo --methods` (or name some: `--methods vi hmc`) or, from
-Python, `tfbnn.demo.run_methods_demo("demo_output")`.
+`CONCRETE_DEMO` and `METHODS_DEMO` say what each demo does; they are also the
+help text of `tfbnn demo`. Run them with `tfbnn demo` and `tfbnn demo --methods`
+(or name some: `--methods vi hmc`) or, from Python, with
+`run_demo("demo_output")` and `run_methods_demo("demo_output")`.
 """
 
 from __future__ import annotations
@@ -32,12 +16,37 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from tfbnn import metrics, plotting
-from tfbnn.cli import check_model_destination, format_table, save_model
 from tfbnn.data.tabular import prepare_features, read_table
-from tfbnn.datasets import CONCRETE_TARGET, GAP_INPUTS, concrete_path, gap_data
+from tfbnn.datasets import CONCRETE_TARGET, GAP_INPUTS, concrete_path, gap_data, gap_ratio
 from tfbnn.estimators import BayesianRegressor
+from tfbnn.files import check_model_destination
 from tfbnn.inference import INFERENCE
 from tfbnn.inference.diagnostics import ConvergenceWarning
+from tfbnn.model_folder import model_meta, save_model
+from tfbnn.persistence import CONFIG_FILE
+from tfbnn.report import format_table
+
+SUMMARY = "Train a Bayesian neural network on concrete strength and check its uncertainty."
+"""The demo in one line."""
+
+CONCRETE_DEMO = (
+    "The demo fits BayesianRegressor with its default settings to 90% of the bundled UCI "
+    "concrete data (1030 mixtures, compressive strength in MPa), then scores the held-out "
+    "10%: RMSE, log-likelihood per point, and how often the 95% predictive interval holds "
+    "the measured strength (about 95% if the uncertainty is calibrated). It writes "
+    "demo_predictions.png (predicted against true strength with 95% error bars, and "
+    "interval coverage at every level) and saves the model in model/, usable with tfbnn "
+    "predict.")
+"""What `run_demo` does."""
+
+METHODS_DEMO = (
+    "The methods demo compares every inference method (VI, MC dropout, a deep ensemble, "
+    "SWAG, Laplace, HMC and SG-MCMC) on 1-D data with a gap: y = sin(x) + noise with no "
+    "inputs in (-1, 1). It fits each with the same network, writes methods_gap.png (one "
+    "panel per method: predictive mean, total and epistemic 95% bands, training data) and "
+    "reports each method's gap ratio, its mean epistemic variance in the gap over that on "
+    "the training inputs (above 1 when the method knows it has seen no data there).")
+"""What `run_methods_demo` does."""
 
 DEFAULT_OUT_DIR = "demo_output"
 """Where `tfbnn demo` writes unless given `--out`."""
@@ -75,7 +84,7 @@ def run_demo(out_dir=DEFAULT_OUT_DIR, epochs=None, quick: bool = False, verbose:
     """
     out_dir = Path(out_dir)
     # Refuse before training, not after, if the model folder would clobber files.
-    check_model_destination(out_dir / MODEL_DIR)
+    check_model_destination(out_dir / MODEL_DIR, CONFIG_FILE)
     table = read_table(concrete_path(), target=CONCRETE_TARGET, task="regression")
     X, encoder = prepare_features(table.X)
     y = table.y.to_numpy()
@@ -106,7 +115,7 @@ def run_demo(out_dir=DEFAULT_OUT_DIR, epochs=None, quick: bool = False, verbose:
     plot_path = out_dir / PLOT_FILE
     _plot(y[test], predictive, plot_path)
     model_path = out_dir / MODEL_DIR
-    save_model(model, model_path, table=table, encoder=encoder, header=True, sep=",")
+    save_model(model, model_path, meta=model_meta(table, encoder, header=True, sep=","))
     if verbose:
         print(format_table([
             ("test RMSE", f"{results['test_rmse']:.2f} MPa"),
@@ -162,16 +171,13 @@ METHODS_EPOCHS = 200
 QUICK_METHODS_EPOCHS = 20
 """Training epochs of the methods demo with `quick=True` (HMC takes a few draws instead)."""
 
-GAP_X = np.linspace(-0.5, 0.5, 11)
-"""Inputs in the middle of the gap, where `gap_ratio` averages the epistemic variance."""
-
 PLOT_X = np.linspace(-4.0, 4.0, 321)
 """Inputs of the methods demo's plot: the data, the gap and a little beyond."""
 
 # Per-method estimator settings beyond the shared network and epochs: MC dropout as in its
-# tests on the gap data; VI at a learning rate of 1e-2 (at the default 1e-3, 200 epochs left
-# its epistemic variance in the gap below that on the data: ratios 0.6 to 0.9 over 3 seeds);
-# an HMC short enough for a demo (two chains, short warm-up, shallow trees).
+# tests on the gap data; VI at a learning rate of 1e-2 (at the default 1e-3, 200 epochs are
+# too few for its epistemic variance in the gap to rise above that on the data); an HMC
+# short enough for a demo (two chains, short warm-up, shallow trees).
 _METHOD_SETTINGS = {
     "vi": {"learning_rate": 1e-2},
     "mc_dropout": {"inference_options": {"input_dropout": False}},
@@ -184,19 +190,9 @@ _QUICK_SETTINGS = {
     "hmc": {"inference_options": {"n_chains": 1, "num_warmup": 20, "num_samples": 10,
                                   "max_tree_depth": 3, "map_steps": 100}},
     "sgmcmc": {"inference_options": {"n_cycles": 2}},
-    # The marginal likelihood's noise needs the full GGN of all weights: 20 s here.
+    # The marginal likelihood's noise needs the full GGN of all weights, too slow for a check.
     "laplace": {"inference_options": {"sigma_noise": "map"}},
 }
-
-
-def gap_ratio(model, x_train) -> float:
-    """Mean epistemic variance in the gap (`GAP_X`) over its mean at the training inputs.
-
-    Above 1 when the model is less sure of its mean where it has seen no data.
-    """
-    x_train = np.asarray(x_train, np.float64).reshape(-1, 1)
-    var = model.predict_distribution(np.r_[GAP_X[:, None], x_train]).epistemic_var
-    return float(var[: len(GAP_X)].mean() / var[len(GAP_X):].mean())
 
 
 def methods_regressor(method: str, *, quick: bool = False, epochs=None,
@@ -211,7 +207,7 @@ def methods_regressor(method: str, *, quick: bool = False, epochs=None,
     `quick` also shrinks the ensembles and the sampling runs and turns XLA
     compilation off, which costs more than it saves in such short runs.
     """
-    _check_methods([method])
+    check_methods([method])
     if epochs is None:
         epochs = QUICK_METHODS_EPOCHS if quick else METHODS_EPOCHS
     settings = {"hidden_units": METHODS_HIDDEN_UNITS, "epochs": epochs,
@@ -230,17 +226,26 @@ def default_methods() -> list[str]:
     return [m for m in METHOD_TITLES if m in names] + [m for m in names if m not in METHOD_TITLES]
 
 
-def _check_methods(methods) -> list[str]:
+def check_methods(methods, name: str = "methods") -> list[str]:
+    """`methods` as a list if it names registered inference methods, each once.
+
+    Args:
+        methods: inference method names.
+        name: what to call them in an error (the command line says `--methods`).
+
+    Raises:
+        ValueError: If `methods` is empty, or names an unknown method or one twice.
+    """
     names = INFERENCE.names()
     methods = list(methods)
     if not methods:
-        raise ValueError(f"methods is empty: give one or more of {names}")
+        raise ValueError(f"{name} is empty: give one or more of {names}")
     unknown = [m for m in methods if m not in names]
     if unknown:
         raise ValueError(f"Unknown inference method(s) {unknown}; expected some of {names}")
     repeated = sorted({m for m in methods if methods.count(m) > 1})
     if repeated:
-        raise ValueError(f"methods lists {repeated} more than once")
+        raise ValueError(f"{name} lists {repeated} more than once")
     return methods
 
 
@@ -258,7 +263,7 @@ def run_methods_demo(out_dir=DEFAULT_OUT_DIR, methods=None, quick: bool = False,
         methods: inference method names, in the order to show them; None for
             every registered method (`default_methods()`: vi, mc_dropout,
             ensemble, swag, laplace, hmc, sgmcmc).
-        quick: train briefly (a few seconds per method), to check the setup.
+        quick: train briefly, to check the setup.
         seed: seed of the data and of every method's initialisation.
         epochs: training epochs of the methods that train by epochs (all but
             HMC); None for 200, or `QUICK_METHODS_EPOCHS` with `quick`.
@@ -270,7 +275,7 @@ def run_methods_demo(out_dir=DEFAULT_OUT_DIR, methods=None, quick: bool = False,
         `gap_ratio` (mean epistemic variance at x in [-0.5, 0.5] over its mean
         at the training inputs) and `fit_seconds`.
     """
-    methods = _check_methods(default_methods() if methods is None else methods)
+    methods = check_methods(default_methods() if methods is None else methods)
     out_dir = Path(out_dir)
     x, y = gap_data(METHODS_N_TRAIN, seed)
     (_, gap_start), (gap_end, _) = GAP_INPUTS
@@ -326,7 +331,7 @@ def _plot_methods(x, y, predictives, results, path: Path) -> None:
     for ax in axes:
         ax.axvspan(gap_start, gap_end, color="0.5", alpha=0.08, linewidth=0)
         ax.title.set_fontsize("medium")
-    plotting._label_grid(axes, ncols)
+    plotting.label_grid(axes, ncols)
     # The legend gets a panel of its own instead of covering the first method's bands.
     handles, labels = axes[0].get_legend_handles_labels()
     axes[0].get_legend().remove()

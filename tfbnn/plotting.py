@@ -15,6 +15,7 @@ from scipy import stats
 
 from tfbnn import metrics
 from tfbnn.predictive import Predictive
+from tfbnn.validation import check_level
 
 
 def _axes(ax):
@@ -23,6 +24,15 @@ def _axes(ax):
 
         _, ax = plt.subplots()
     return ax
+
+
+def _unit_square(ax, xlabel: str, ylabel: str) -> None:
+    """Limits [0, 1] on both axes, the labels, and the ideal diagonal a calibrated curve follows."""
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="ideal")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
 
 
 def _regression_predictive(predictive, name):
@@ -55,7 +65,7 @@ def plot_predictive_1d(x, predictive, *, x_train=None, y_train=None, levels=(0.9
         raise ValueError(
             f"plot_predictive_1d needs one target per input: x has {x.shape[0]} values, "
             f"the predictive mean has shape {mean.shape}")
-    levels = sorted((metrics._check_level(level) for level in levels), reverse=True)
+    levels = sorted((check_level(level) for level in levels), reverse=True)
     ax = _axes(ax)
     order = np.argsort(x)
     x_sorted = x[order]
@@ -109,28 +119,9 @@ def plot_methods_1d(x, predictives, *, x_train=None, y_train=None, level=0.95, a
     ...                            "hmc": model_hmc.predict_distribution(x)},
     ...                        x_train=x_train, y_train=y_train)  # doctest: +SKIP
     """
-    if not isinstance(predictives, Mapping):
-        raise ValueError("plot_methods_1d needs a dict from method name to Predictive, got "
-                         f"{type(predictives).__name__}")
-    if not predictives:
-        raise ValueError("plot_methods_1d needs at least one method: predictives is empty")
-    level = metrics._check_level(level)
+    level = check_level(level)
     x = np.asarray(x, np.float64).reshape(-1)
-    for name, predictive in predictives.items():
-        if not isinstance(predictive, Predictive) or predictive.is_classification:
-            kind = ("a classification Predictive" if isinstance(predictive, Predictive)
-                    else f"a {type(predictive).__name__}")
-            raise ValueError(f"plot_methods_1d needs a regression Predictive for every method; "
-                             f"predictives[{name!r}] is {kind}")
-        shape = np.shape(predictive.mean)
-        if shape != x.shape:
-            raise ValueError(f"plot_methods_1d needs one target per input: x has {x.shape[0]} "
-                             f"values, the mean of predictives[{name!r}] has shape {shape}")
-    if (x_train is None) != (y_train is None):
-        raise ValueError("plot_methods_1d needs x_train and y_train together, or neither")
-    if x_train is not None and np.size(x_train) != np.size(y_train):
-        raise ValueError(f"x_train has {np.size(x_train)} values but y_train has "
-                         f"{np.size(y_train)}: one target per training input")
+    _check_methods_1d(x, predictives, x_train, y_train)
     n = len(predictives)
     if axes is None:
         import matplotlib.pyplot as plt
@@ -160,11 +151,35 @@ def plot_methods_1d(x, predictives, *, x_train=None, y_train=None, level=0.95, a
         ax.set_xlim(xlims[:, 0].min(), xlims[:, 1].max())
         ax.set_ylim(ylims[:, 0].min(), ylims[:, 1].max())
     if created:
-        _label_grid(axes, created)
+        label_grid(axes, created)
     return axes
 
 
-def _label_grid(axes, ncols: int) -> None:
+def _check_methods_1d(x, predictives, x_train, y_train) -> None:
+    """Refuses what `plot_methods_1d` cannot draw, naming the method at fault."""
+    if not isinstance(predictives, Mapping):
+        raise ValueError("plot_methods_1d needs a dict from method name to Predictive, got "
+                         f"{type(predictives).__name__}")
+    if not predictives:
+        raise ValueError("plot_methods_1d needs at least one method: predictives is empty")
+    for name, predictive in predictives.items():
+        if not isinstance(predictive, Predictive) or predictive.is_classification:
+            kind = ("a classification Predictive" if isinstance(predictive, Predictive)
+                    else f"a {type(predictive).__name__}")
+            raise ValueError(f"plot_methods_1d needs a regression Predictive for every method; "
+                             f"predictives[{name!r}] is {kind}")
+        shape = np.shape(predictive.mean)
+        if shape != x.shape:
+            raise ValueError(f"plot_methods_1d needs one target per input: x has {x.shape[0]} "
+                             f"values, the mean of predictives[{name!r}] has shape {shape}")
+    if (x_train is None) != (y_train is None):
+        raise ValueError("plot_methods_1d needs x_train and y_train together, or neither")
+    if x_train is not None and np.size(x_train) != np.size(y_train):
+        raise ValueError(f"x_train has {np.size(x_train)} values but y_train has "
+                         f"{np.size(y_train)}: one target per training input")
+
+
+def label_grid(axes, ncols: int) -> None:
     """Leaves axis labels only on the outside of a row-major grid of panels with common limits.
 
     Tick labels and the axis label go from every panel with another panel below it
@@ -217,14 +232,10 @@ def plot_calibration_curve(y_true, predictive, *, levels=None, ax=None):
     expected, observed = metrics.calibration_curve(y_true, predictive, levels)
     area = metrics.miscalibration_area(y_true, predictive, levels)
     ax = _axes(ax)
-    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="ideal")
+    _unit_square(ax, "expected proportion below quantile", "observed proportion")
     ax.plot(expected, observed, color="C0", linewidth=2, label="model")
     ax.fill_between(expected, expected, observed, color="C0", alpha=0.2,
                     label=f"miscalibration area {area:.3f}")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("expected proportion below quantile")
-    ax.set_ylabel("observed proportion")
     ax.legend(loc="upper left", fontsize="small")
     return ax
 
@@ -240,12 +251,8 @@ def plot_coverage(y_true, predictive, *, levels=None, ax=None):
     """
     levels, observed = metrics.coverage_curve(y_true, predictive, levels)
     ax = _axes(ax)
-    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="ideal")
+    _unit_square(ax, "nominal interval level", "fraction of targets inside")
     ax.plot(levels, observed, "o-", color="C0", markersize=4, label="empirical coverage")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("nominal interval level")
-    ax.set_ylabel("fraction of targets inside")
     ax.legend(loc="upper left", fontsize="small")
     return ax
 
@@ -271,11 +278,7 @@ def plot_reliability_diagram(y_true, predictive, n_bins=10, *, strategy="uniform
     ax.bar(left, np.abs(gap), bottom=np.minimum(bins["accuracy"], bins["confidence"]),
            width=width, align="edge", color="C3", alpha=0.35, hatch="//", linewidth=0,
            label="gap to confidence")
-    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="ideal")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence (top class probability)")
-    ax.set_ylabel("accuracy")
+    _unit_square(ax, "confidence (top class probability)", "accuracy")
     ax.set_title(f"ECE = {ece:.3f}")
     ax.legend(loc="upper left", fontsize="small")
     return ax

@@ -1,7 +1,9 @@
-"""A one-page, self-contained HTML report: a metrics table and embedded figures.
+"""How scores are shown: a plain-text table for the terminal, and a one-page HTML report.
 
-The page has no external resources: figures are inlined as base64 PNG data URIs,
-so the single file can be mailed, archived or opened offline.
+`format_table` lines up `(name, value)` pairs for printing. The HTML page has a
+metrics table and embedded figures and no external resources: figures are
+inlined as base64 PNG data URIs, so the single file can be mailed, archived or
+opened offline.
 
 Example:
 
@@ -19,6 +21,8 @@ import math
 import os
 from numbers import Real
 
+import numpy as np
+
 from tfbnn import metrics as _metrics
 from tfbnn import plotting
 
@@ -31,6 +35,19 @@ figure { display: inline-block; margin: 0 1em 1em 0; }
 figcaption { text-align: center; color: #555; }
 img { max-width: 100%; }
 """
+
+
+def format_table(rows) -> str:
+    """`(name, value)` pairs as two aligned columns of text; floats to 4 significant digits."""
+    rows = [(str(name), _format_text(value)) for name, value in rows]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _format_text(value) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def _format(value) -> str:

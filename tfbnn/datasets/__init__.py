@@ -2,7 +2,8 @@
 
 See `README.md` in this folder for sources, licences and column units. Also
 synthetic data made on the fly: `gap_data`, a 1-D regression with a gap in the
-inputs.
+inputs, and `gap_ratio`, which measures how much more unsure a model is in the
+gap than on the data.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from tfbnn.validation import check_int
 
 CONCRETE_TARGET = "compressive_strength"
 """The target column of `concrete.csv`: compressive strength in MPa."""
@@ -24,8 +27,11 @@ GAP_INPUTS = ((-3.0, -1.0), (1.0, 3.0))
 GAP_NOISE = 0.1
 """The standard deviation of `gap_data`'s Gaussian noise."""
 
-__all__ = ["CONCRETE_TARGET", "GAP_INPUTS", "GAP_NOISE", "concrete_path", "gap_data",
-           "load_concrete"]
+GAP_X = np.linspace(-0.5, 0.5, 11)
+"""Inputs in the middle of the gap, where `gap_ratio` averages the epistemic variance."""
+
+__all__ = ["CONCRETE_TARGET", "GAP_INPUTS", "GAP_NOISE", "GAP_X", "concrete_path", "gap_data",
+           "gap_ratio", "load_concrete"]
 
 
 def concrete_path() -> Path:
@@ -92,9 +98,28 @@ def gap_data(n: int = 200, seed: int = 0):
     >>> bool(((x < -1) | (x > 1)).all())
     True
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"gap_data needs an integer n >= 2, got {n!r}")
+    n = check_int("n", n, minimum=2)
     rng = np.random.default_rng(seed)
     (a, b), (c, d) = GAP_INPUTS
     x = np.concatenate([rng.uniform(a, b, n // 2), rng.uniform(c, d, n - n // 2)])
     return x[:, None], np.sin(x) + GAP_NOISE * rng.normal(size=n)
+
+
+def gap_ratio(model, x_train) -> float:
+    """How much less sure a model is of its mean in the gap than on its training inputs.
+
+    The ratio of the mean epistemic variance (the variance of the predictive
+    mean over posterior draws, `Predictive.epistemic_var`) at the inputs
+    `GAP_X`, in the middle of `gap_data`'s gap, to its mean at `x_train`:
+
+        mean_{x in GAP_X} Var_theta[mu_theta(x)] / mean_{x in x_train} Var_theta[mu_theta(x)]
+
+    Above 1 when the model knows that it has seen no data in the gap.
+
+    Args:
+        model: a fitted estimator with `predict_distribution` and one input.
+        x_train: the training inputs, `(n,)` or `(n, 1)`.
+    """
+    x_train = np.asarray(x_train, np.float64).reshape(-1, 1)
+    var = model.predict_distribution(np.r_[GAP_X[:, None], x_train]).epistemic_var
+    return float(var[: len(GAP_X)].mean() / var[len(GAP_X):].mean())

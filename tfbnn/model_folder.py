@@ -1,0 +1,135 @@
+"""Model folders as `tfbnn fit` writes them, and CSV files read for such a model.
+
+A model folder holds what `tfbnn.persistence.save_estimator` writes plus
+`cli.json`: the target's name, the task, the CSV layout (header, separator) and
+the feature encoder's state, so that later CSV files are read and encoded
+exactly as the training file was. The command line and the demo both write
+such folders; `tfbnn predict`, `evaluate` and `calibrate` read them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tfbnn.data import tabular
+from tfbnn.persistence import ModelFileError, load, save_estimator
+
+CLI_FILE = "cli.json"
+"""The file `tfbnn fit` adds to a model folder: how to read CSV files for the model."""
+
+CLI_FORMAT = "tfbnn-cli"
+CLI_FORMAT_VERSION = 1
+CLI_KEYS = ("format_version", "task", "target", "header", "sep", "features", "encoder")
+"""The entries every `cli.json` has, besides `format`."""
+
+
+def model_meta(table: tabular.Table, encoder: dict, header: bool, sep: str) -> dict:
+    """The `cli.json` content for a model fitted on `table` read with `header` and `sep`."""
+    return {
+        "format": CLI_FORMAT,
+        "format_version": CLI_FORMAT_VERSION,
+        "task": table.task,
+        "target": table.target_name,
+        "header": header,
+        "sep": sep,
+        "features": table.feature_names,
+        "encoder": encoder,
+    }
+
+
+def save_model(estimator, path, *, meta: dict) -> None:
+    """Saves `estimator` into the folder `path` with `meta` (see `model_meta`) as `cli.json`.
+
+    Both are swapped in together: an interrupted save leaves the folder as it was.
+    """
+    save_estimator(estimator, path, extra_files={CLI_FILE: json.dumps(meta, indent=2)})
+
+
+def load_model(path):
+    """Loads a folder saved by `tfbnn fit`: `(estimator, cli.json as a dict)`.
+
+    Raises:
+        ModelFileError: If the folder is no model, or its `cli.json` is missing,
+            corrupt or of a newer format.
+    """
+    estimator = load(path)
+    meta_file = Path(path) / CLI_FILE
+    if not meta_file.is_file():
+        raise ModelFileError(
+            f"{path} has no {CLI_FILE}: the model was saved from Python, not by 'tfbnn fit', "
+            "so its CSV columns are unknown; load it with tfbnn.load instead")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"{meta_file} is corrupt or truncated: {err}") from None
+    if (not isinstance(meta, dict) or meta.get("format") != CLI_FORMAT
+            or any(key not in meta for key in CLI_KEYS)):
+        raise ModelFileError(f"{meta_file} is not a tfbnn command-line file")
+    version = meta["format_version"]
+    if not isinstance(version, int) or version > CLI_FORMAT_VERSION:
+        raise ModelFileError(
+            f"{meta_file} has format version {version!r}; this tfbnn "
+            f"({metadata.version('tfbnn')}) reads versions up to {CLI_FORMAT_VERSION}")
+    return estimator, meta
+
+
+@contextlib.contextmanager
+def naming_file(path):
+    """Adds the file to pandas' parser errors, which do not say which file they are about."""
+    try:
+        yield
+    except pd.errors.ParserError as err:
+        raise ValueError(f"{path}: cannot parse as CSV: {err}") from None
+
+
+def read_labelled(path, meta: dict, *, header: bool, sep: str, target=None):
+    """`(X, y)`: the encoded features and the targets of a labelled CSV file, for `meta`.
+
+    `target` names the target column if it differs from the training file's.
+    """
+    with naming_file(path):
+        table = tabular.read_table(path, target=target or meta["target"], header=header,
+                                   sep=sep, task=meta["task"],
+                                   impute=meta["encoder"].get("impute"))
+    return model_features(table.X, meta, path, header), table.y.to_numpy()
+
+
+def model_features(frame: pd.DataFrame, meta: dict, path, header: bool) -> np.ndarray:
+    """Encodes a table's feature columns as at fitting; refuses a different set of columns.
+
+    `header` says whether `frame` was read with column names; without them its
+    columns are positions, matched to the model's features by order. A target
+    column in `frame` is ignored.
+    """
+    expected = meta["features"]
+    if not header:
+        if frame.shape[1] == len(expected):
+            frame = frame.set_axis(expected, axis=1)
+        elif meta["header"] or frame.shape[1] != len(expected) + 1:
+            # (A model fitted without a header names its target by position, so a
+            # file with one more column has the target where the training file had it.)
+            raise ValueError(
+                f"{path} has {frame.shape[1]} columns and no header; give the model's "
+                f"{len(expected)} feature columns in the training order: {expected}")
+    frame = frame.drop(columns=meta["target"], errors="ignore")
+    missing = [c for c in expected if c not in frame.columns]
+    unexpected = [c for c in frame.columns if c not in expected]
+    if missing or unexpected:
+        problems = ([f"missing {missing}"] if missing else []) + (
+            [f"unexpected {unexpected}"] if unexpected else [])
+        if frame.shape[1] == 1:
+            problems.append("the file was read as one column: is --sep right?")
+        raise ValueError(
+            f"{path} has other feature columns than the model was fitted on: "
+            f"{'; '.join(problems)} (expected {expected})")
+    try:
+        features, _ = tabular.prepare_features(frame[expected], meta["encoder"])
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    return features
