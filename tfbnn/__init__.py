@@ -8,13 +8,12 @@ Quick start::
     dist.mean, dist.std, dist.epistemic_var, dist.interval(0.95)
 """
 
-__version__ = "0.1.0"
-
 from tfbnn import inference, layers, likelihoods, priors  # noqa: E402
 from tfbnn.estimators import BayesianClassifier, BayesianRegressor  # noqa: E402
 from tfbnn.persistence import ModelFileError, load  # noqa: E402
 from tfbnn.predictive import Predictive  # noqa: E402
 from tfbnn.training import NonFiniteLossError, train  # noqa: E402
+from tfbnn.version import __version__  # noqa: E402
 
 __all__ = [
     "BayesianClassifier",

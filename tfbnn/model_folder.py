@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import pandas as pd
 
 from tfbnn.data import tabular
 from tfbnn.persistence import ModelFileError, load, save_estimator
+from tfbnn.version import __version__
 
 CLI_FILE = "cli.json"
 """The file `tfbnn fit` adds to a model folder: how to read CSV files for the model."""
@@ -75,7 +75,7 @@ def load_model(path):
     if not isinstance(version, int) or version > CLI_FORMAT_VERSION:
         raise ModelFileError(
             f"{meta_file} has format version {version!r}; this tfbnn "
-            f"({metadata.version('tfbnn')}) reads versions up to {CLI_FORMAT_VERSION}")
+            f"({__version__}) reads versions up to {CLI_FORMAT_VERSION}")
     return estimator, meta
 
 

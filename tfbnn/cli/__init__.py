@@ -23,7 +23,6 @@ Python traceback instead, for bug reports.
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 
 from tfbnn.cli.benchmark import add_benchmark_parser
 from tfbnn.cli.demo import add_demo_parser
@@ -32,6 +31,7 @@ from tfbnn.cli.options import Parser, UsageError
 from tfbnn.cli.predict import add_evaluate_parser, add_predict_parser, prediction_frame
 from tfbnn.model_folder import CLI_FILE
 from tfbnn.training import NonFiniteLossError
+from tfbnn.version import __version__
 
 __all__ = ["CLI_FILE", "DIAGNOSTIC_ROWS", "SUBCOMMANDS", "UsageError", "build_parser", "main",
            "prediction_frame"]
@@ -50,7 +50,7 @@ def build_parser() -> Parser:
         prog="tfbnn", description="Bayesian neural networks on CSV files.",
         epilog="Run 'tfbnn COMMAND --help' for a command's options.")
     parser.add_argument("--version", action="version",
-                        version=f"%(prog)s {metadata.version('tfbnn')}")
+                        version=f"%(prog)s {__version__}")
     parser.add_argument("--traceback", action="store_true",
                         help="on errors, show the Python traceback (for bug reports)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
