@@ -15,11 +15,12 @@ import tensorflow as tf
 
 import tfbnn
 from tfbnn import likelihoods as lik
-from tfbnn import priors
+from tfbnn import models, priors
 from tfbnn.inference import diagnostics as diag
 from tfbnn.inference import get as get_inference
 from tfbnn.inference.base import FitSettings
-from tfbnn.inference.hmc import HamiltonianMonteCarlo, LogPosterior, build_network
+from tfbnn.inference.hmc import HamiltonianMonteCarlo
+from tfbnn.inference.mcmc import LogPosterior
 
 NOISE = 0.5
 LINEAR = FitSettings(hidden_units=(), prior=priors.Normal(0.0, 1.0), seed=0)
@@ -131,8 +132,8 @@ def test_diagnostics_on_synthetic_chains():
 
 def test_log_posterior_noise_prior_jacobian():
     """The raw-noise density is Gamma(3, 1) on tau = 1/sigma^2 pushed through r -> tau."""
-    model = build_network(2, 1, lik.Gaussian(trainable=True, min_scale=1e-6),
-                          FitSettings(hidden_units=()), "m")
+    model = models.network(2, 1, lik.Gaussian(trainable=True, min_scale=1e-6),
+                           FitSettings(hidden_units=()), name="m")
     lp = LogPosterior(model, lik.Gaussian(trainable=True, min_scale=1e-6), priors.Normal())
     assert lp.noise_index.tolist() == [3]
     raw = np.linspace(-4.0, 4.0, 2001)
