@@ -44,7 +44,7 @@ def closed_form_posterior(x, y, noise, prior_scale=1.0):
 
 
 @pytest.mark.parametrize("options", [
-    # Plain graphs in the default run: XLA's compile of NUTS alone takes 10-30 s here.
+    # Plain graphs in the default run: XLA's compile of NUTS dwarfs these tiny runs.
     {"jit_compile": False},  # on 2 or more cores: two groups of two chains
     {"jit_compile": False, "threads": 1},  # one batch of four
     pytest.param({}, marks=pytest.mark.slow),
@@ -96,7 +96,7 @@ def test_map_start_is_keras_adam_on_the_per_example_negative_log_posterior(linea
         theta = theta - rate * m / (tf.sqrt(v) + 1e-7)
     found = hmc.map_estimate(lp, start, x, y, 15).numpy()
     np.testing.assert_allclose(found, theta.numpy(), rtol=1e-4, atol=1e-6)
-    assert np.abs(found - start.numpy()).max() > 0.1  # it moved
+    assert np.abs(found - start.numpy()).max() > 0.05  # it moved
 
 
 def test_chain_groups_run_side_by_side_and_repeat_exactly(linear_data, monkeypatch):

@@ -74,7 +74,7 @@ def test_cyclical_schedule_and_draw_positions():
     assert rates[0] == pytest.approx(0.1) and rates[-1] < 1e-4
     assert np.all(np.diff(rates) <= 0)
     method = StochasticGradientMCMC(samples_per_cycle=3, exploration=0.8)
-    rates, noisy, keep = method._schedule(100)
+    rates, noisy, keep = method.schedule(100)
     assert noisy[:80].sum() == 0 and noisy[80:].all()  # explore, then sample
     kept = np.flatnonzero(keep >= 0)
     assert len(kept) == 3 and kept[-1] == 99 and kept[0] >= 80

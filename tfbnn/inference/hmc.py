@@ -158,8 +158,8 @@ class _ChainRunner:
         (states (R, C, P), trace, results)` for `R = num_results` kept draws.
 
         Burn-in length and thinning are tensors, so this one program serves both
-        warm-up chunks and sampling chunks: NUTS takes seconds to compile and
-        microseconds per leapfrog step, so compiling it once is what matters.
+        warm-up chunks and sampling chunks: compiling NUTS costs far more than
+        running a chunk of it, so compiling it once is what matters.
         `results` must come from `bootstrap` with the same `scale`.
         """
         if num_results not in self._advance:

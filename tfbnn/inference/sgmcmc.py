@@ -1,15 +1,19 @@
 """Stochastic-gradient MCMC on minibatches: Langevin dynamics and cyclical SG-HMC.
 
 Both samplers follow the minibatch estimate of the log posterior's gradient
-(the prior plus `N / B` times the minibatch log-likelihood, the same density as
-`tfbnn.inference.hmc.LogPosterior`) with injected Gaussian noise. Steps are
+(the prior plus `N / B` times the minibatch log-likelihood, the density of
+`tfbnn.inference.mcmc.LogPosterior`) with injected Gaussian noise. Steps are
 written per example, as in SGD: with `U(theta) = -log p(theta | D)`,
 
-* SGLD: `theta <- theta - lr * grad U / N + sqrt(2 lr T / N) * xi`;
-* SG-HMC: `v <- (1 - a) v - lr * grad U / N + sqrt(2 a lr T / N) * xi`,
+* SGLD: `theta <- theta - lr G grad U / N + sqrt(2 lr G T / N) * xi`;
+* SG-HMC: `v <- (1 - a) v - lr G grad U / N + sqrt(2 a lr G T / N) * xi`,
   `theta <- theta + v`, with friction `a = 1 - momentum`;
 
-`xi ~ Normal(0, I)` and `T` the temperature (1: the Bayesian posterior). The
+`xi ~ Normal(0, I)` and `T` the temperature (1: the Bayesian posterior). `G` is
+a diagonal preconditioner: the identity for the plain samplers, or pSGLD's
+`1 / sqrt(v + lambda**2)` from a running average `v` of squared gradients, for
+which Keras' RMSprop does the bookkeeping (`rmsprop_preconditioner`; like Li et
+al., this leaves out the small correction term of a position-dependent `G`). The
 cyclical schedule restarts a cosine step size `n_cycles` times; the first
 `exploration` fraction of each cycle runs without noise (SGD with momentum, to
 find a new mode), the rest samples it, and draws are kept at the end of each
@@ -239,7 +243,7 @@ class StochasticGradientMCMC(SampledPosterior):
     def _learning_rate(self) -> float:
         return self.learning_rate or DEFAULT_LEARNING_RATE[self.preconditioner]
 
-    def _schedule(self, steps_per_cycle: int):
+    def schedule(self, steps_per_cycle: int):
         """Per-step `(rates, noisy, keep)` of one cycle (block) of each kind.
 
         Returns the schedules of the first block and of every later block (they
@@ -284,7 +288,7 @@ class StochasticGradientMCMC(SampledPosterior):
                 f"epochs={settings.epochs} over n_cycles={self.n_cycles} leaves "
                 f"{steps_per_cycle} steps per cycle; use more epochs or fewer cycles"
             )
-        rates, noisy, keep = self._schedule(steps_per_cycle)
+        rates, noisy, keep = self.schedule(steps_per_cycle)
         burnin_cycles = int(round(self.burnin * self.n_cycles)) if self.sampler == "sgld" else 0
         burnin_cycles = min(burnin_cycles, self.n_cycles - 1)
         x_t, y_t = tf.constant(x, tf.float32), tf.constant(y, tf.float32)
