@@ -1,5 +1,5 @@
-"""HMC / NUTS: exactness against the closed-form linear posterior, the estimator path,
-diagnostics and option validation.
+"""HMC / NUTS: exactness against the closed-form linear posterior, the MAP start, chain
+groups, the mixing warning, and option validation.
 
 Fits that share an architecture, likelihood and data shape share compiled programs
 (the chain runner cache), so the linear-model tests reuse one trace. The default run
@@ -15,11 +15,13 @@ import tensorflow as tf
 
 import tfbnn
 from tfbnn import likelihoods as lik
-from tfbnn import priors
+from tfbnn import models, priors
 from tfbnn.inference import diagnostics as diag
 from tfbnn.inference import get as get_inference
+from tfbnn.inference import hmc
 from tfbnn.inference.base import FitSettings
-from tfbnn.inference.hmc import HamiltonianMonteCarlo, LogPosterior, build_network
+from tfbnn.inference.hmc import HamiltonianMonteCarlo
+from tfbnn.inference.mcmc import LogPosterior
 
 NOISE = 0.5
 LINEAR = FitSettings(hidden_units=(), prior=priors.Normal(0.0, 1.0), seed=0)
@@ -42,7 +44,7 @@ def closed_form_posterior(x, y, noise, prior_scale=1.0):
 
 
 @pytest.mark.parametrize("options", [
-    # Plain graphs in the default run: XLA's compile of NUTS alone takes 10-30 s here.
+    # Plain graphs in the default run: XLA's compile of NUTS dwarfs these tiny runs.
     {"jit_compile": False},  # on 2 or more cores: two groups of two chains
     {"jit_compile": False, "threads": 1},  # one batch of four
     pytest.param({}, marks=pytest.mark.slow),
@@ -77,9 +79,27 @@ def test_matches_closed_form_linear_posterior(linear_data, options):
     assert 0.5 < d["acceptance_rate"] <= 1.0
 
 
-def test_chain_groups_run_side_by_side_and_repeat_exactly(linear_data, monkeypatch):
-    from tfbnn.inference import hmc
+def test_map_start_is_keras_adam_on_the_per_example_negative_log_posterior(linear_data):
+    x, y = (tf.constant(v) for v in linear_data)
+    likelihood = lik.Gaussian(trainable=True)
+    model = models.network(3, 1, likelihood, LINEAR, seed=0, name="linear")
+    lp = LogPosterior(model, likelihood, priors.Normal())
+    start = tf.constant(lp.initial_state(2, "map", seed=0))
+    theta, m, v = start, tf.zeros_like(start), tf.zeros_like(start)
+    for t in range(1, 16):  # Adam by hand: Kingma & Ba's update, Keras' epsilon
+        with tf.GradientTape() as tape:
+            tape.watch(theta)
+            loss = -tf.reduce_sum(lp(theta, x, y)) / len(linear_data[0])
+        grad = tape.gradient(loss, theta)
+        m, v = 0.9 * m + 0.1 * grad, 0.999 * v + 0.001 * grad**2
+        rate = hmc.MAP_LEARNING_RATE * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        theta = theta - rate * m / (tf.sqrt(v) + 1e-7)
+    found = hmc.map_estimate(lp, start, x, y, 15).numpy()
+    np.testing.assert_allclose(found, theta.numpy(), rtol=1e-4, atol=1e-6)
+    assert np.abs(found - start.numpy()).max() > 0.05  # it moved
 
+
+def test_chain_groups_run_side_by_side_and_repeat_exactly(linear_data, monkeypatch):
     x, y = linear_data
     calls = []
 
@@ -117,36 +137,7 @@ def test_unmixed_chains_warn(linear_data):
     assert diag.problems(method.diagnostics_)
 
 
-def test_diagnostics_on_synthetic_chains():
-    rng = np.random.default_rng(1)
-    mixed = rng.normal(size=(200, 4, 3))
-    summary = diag.summarize(mixed, mixed[..., 0], mixed[..., 1:])
-    assert summary["rhat_params_max"] < 1.05 and summary["ess_params_min"] > 300
-    stuck = mixed + np.arange(4)[None, :, None] * 5.0  # chains in different places
-    summary = diag.summarize(stuck, stuck[..., 0])
-    assert summary["rhat_log_lik"] > 1.1
-    with pytest.warns(diag.ConvergenceWarning, match="log-likelihood"):
-        diag.warn_if_not_mixed({**summary, "n_chains": 4}, "test")
-
-
-def test_log_posterior_noise_prior_jacobian():
-    """The raw-noise density is Gamma(3, 1) on tau = 1/sigma^2 pushed through r -> tau."""
-    model = build_network(2, 1, lik.Gaussian(trainable=True, min_scale=1e-6),
-                          FitSettings(hidden_units=()), "m")
-    lp = LogPosterior(model, lik.Gaussian(trainable=True, min_scale=1e-6), priors.Normal())
-    assert lp.noise_index.tolist() == [3]
-    raw = np.linspace(-4.0, 4.0, 2001)
-    thetas = np.zeros((len(raw), 4), np.float32)
-    thetas[:, 3] = raw
-    # The weights are at 0 in every row, so their prior is a constant factor.
-    weights_at_zero = 3 * -0.5 * np.log(2 * np.pi)
-    density = np.exp(lp.log_prior(tf.constant(thetas)).numpy() - weights_at_zero)
-    assert np.trapezoid(density, raw) == pytest.approx(1.0, abs=2e-3)
-    tau = np.log1p(np.exp(raw)) ** -2.0
-    assert np.trapezoid(density * tau, raw) == pytest.approx(3.0, rel=1e-2)  # Gamma(3, 1) mean
-
-
-def test_regressor_fit_predict_save_load(tmp_path):
+def test_regressor_samples_weights_and_noise_with_diagnostics():
     rng = np.random.default_rng(2)
     X = rng.uniform(-1, 1, size=(40, 2))
     y = np.sin(2 * X[:, 0]) + 0.1 * rng.normal(size=40)
@@ -159,33 +150,19 @@ def test_regressor_fit_predict_save_load(tmp_path):
         warnings.simplefilter("ignore", diag.ConvergenceWarning)  # a short run
         model.fit(X, y)
     method = model.inference_
+    # Kernel, bias and output weights, and the learned noise's raw scale.
     assert method.draws_.shape == (20, 2, 8 * 2 + 8 + 8 + 1 + 1)
     for key in ("rhat_params_max", "ess_params_min", "ess_params_median", "rhat_log_lik",
                 "ess_log_lik", "rhat_predictive_max", "acceptance_rate", "n_divergences",
                 "step_size"):
         assert np.isfinite(method.diagnostics_[key]), key
-    dist = model.predict_distribution(X[:5])
-    assert dist.params.shape == (60, 5, 2)
-    assert np.all(np.isfinite(dist.log_prob(y[:5])))
     mean, std = model.predict(X[:5], return_std=True)
     assert np.sqrt(np.mean((mean - y[:5]) ** 2)) < 0.5 and np.all(std > 0)
-    # A fixed seed picks the same stored draws; more draws than stored cycle through.
-    np.testing.assert_array_equal(method.sample_params(X[:3].astype("f"), 30, seed=1),
-                                  method.sample_params(X[:3].astype("f"), 30, seed=1))
-    assert method.sample_params(X[:3].astype("f"), 50, seed=1).shape == (50, 3, 2)
-
-    model.save(tmp_path / "m")
-    loaded = tfbnn.load(tmp_path / "m")
-    np.testing.assert_allclose(loaded.predict(X[:5]), mean, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(loaded.inference_.draws_, method.draws_)
-    assert loaded.inference_.diagnostics_["step_size"] == pytest.approx(
-        method.diagnostics_["step_size"])
-    assert loaded.inference_.get_config() == method.get_config()
 
 
-@pytest.mark.parametrize("labels", [("a", "b"), ("a", "b", "c")])
-def test_classifier_fit_predict(labels):
-    """Bernoulli (two classes) and Categorical (three): no noise parameter to sample."""
+def test_classifier_fit_predict():
+    """Categorical (three classes): no noise parameter to sample."""
+    labels = ("a", "b", "c")
     rng = np.random.default_rng(3)
     X = rng.normal(size=(45, 2))
     sector = np.digitize(np.arctan2(X[:, 1], X[:, 0]),
@@ -220,7 +197,6 @@ def test_classifier_fit_predict(labels):
     ({"mass_matrix": "dense"}, "mass_matrix"),
     ({"noise_precision_prior": (3.0, -1.0)}, "noise_precision_prior"),
     ({"noise_precision_prior": 3.0}, "noise_precision_prior"),
-    ({"num_chains": 4}, "num_chains"),
     ({"threads": 0}, "threads must be 'auto' or an integer >= 1"),
 ])
 def test_bad_options_raise(options, match):

@@ -3,9 +3,11 @@
 Chains run as batches: the log-density of a `(C, P)` batch of parameter
 vectors is one vectorised program (`FunctionalModel.map`), and warm-up and
 sampling are `tfp.mcmc.sample_chain` calls compiled with XLA. On several CPU
-cores the chains are cut into equal groups, one batch per core, run side by side. Likelihood
-parameters are sampled with the weights; a learned homoscedastic noise scale
-gets a Gamma prior on its precision (see `LogPosterior`).
+cores the chains are cut into equal groups, one batch per core, run side by side.
+Likelihood parameters are sampled with the weights; a learned homoscedastic noise
+scale gets a Gamma prior on its precision (see `tfbnn.inference.mcmc`). Chains
+start by default from a short full-batch MAP optimisation (Keras' Adam, through
+`tfbnn.optimizers.FlatOptimizer`) of random Glorot-uniform weights.
 
 #### References
 
@@ -18,16 +20,15 @@ Hamiltonian Monte Carlo", JMLR 2014 (NUTS and dual-averaging step-size adaptatio
 Neal, "MCMC using Hamiltonian dynamics", Handbook of Markov Chain Monte Carlo, 2011.
 
 Neal, "Bayesian Learning for Neural Networks", 1996 (HMC for network weights).
+
+Kingma & Ba, "Adam: a method for stochastic optimization", ICLR 2015 (the MAP start).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import math
-import numbers
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -35,278 +36,70 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfbnn import models
-from tfbnn import priors as priors_lib
-from tfbnn._options import check_option
 from tfbnn._parallel import partition, resolve_threads, run_concurrently
-from tfbnn.functional import FunctionalModel, architecture_key
+from tfbnn.functional import FunctionalModel
 from tfbnn.inference import diagnostics as diag
-from tfbnn.inference.base import (
-    INFERENCE,
-    MODEL_FILE,
-    FitSettings,
-    Inference,
-    load_network,
+from tfbnn.inference.base import INFERENCE, FitSettings
+from tfbnn.inference.mcmc import (
+    INITS,
+    LogPosterior,
+    SampledPosterior,
+    cached_runner,
+    check_gamma_prior,
 )
+from tfbnn.optimizers import FlatOptimizer, program_key
+from tfbnn.validation import check_int, check_option, check_positive, check_probability
 
-tfd = tfp.distributions
 logger = logging.getLogger("tfbnn")
 
-DRAWS_FILE = "draws.npz"
 KERNELS = ("nuts", "hmc")
-INITS = ("map", "prior")
 MASS_MATRICES = ("diag", "identity")
-#: Name of the `LearnedScale` weight that holds a homoscedastic noise scale.
-NOISE_WEIGHT = "raw_scale"
 #: Adam step size of the MAP initialisation (full batch, standardised data).
 MAP_LEARNING_RATE = 1e-2
 #: Kept draws per compiled call (at most): the granularity of progress reports.
 CHUNK = 50
 
 
-# -- the log-density ------------------------------------------------------------------
+# -- the MAP start ----------------------------------------------------------------------
 
 
-class LogPosterior:
-    """Unnormalised log posterior of a deterministic network's flat parameter vector.
+class _MapRunner:
+    """Full-batch optimisation of the per-example negative log posterior of each row of
+    `theta` `(C, P)`, as one graph: a `tf.while_loop` of Keras optimizer steps."""
 
-    `log p(theta | D) = log p(w) + log p(r) + sum_n log p(y_n | x_n, theta)`, where
-    `w` are the network weights under `prior` and `r` the raw noise weights of a
-    learned scale (if the model has one), `sigma = softplus(r) + min_scale`. The
-    precision `tau = 1 / sigma**2` has a `Gamma(concentration, rate)` prior; the
-    sampler moves in the unconstrained `r`, so the density picks up the Jacobian
-    `|d tau / d r| = 2 sigma**-3 sigmoid(r)`.
+    def __init__(self, log_posterior: LogPosterior, optimizer, shape):
+        self.log_posterior = log_posterior
+        self.optimizer = FlatOptimizer(optimizer, shape)
+        self.run = tf.function(self._run, reduce_retracing=True)
 
-    Args:
-        model: a built Keras model whose outputs are the likelihood's parameters.
-        likelihood: a `tfbnn.likelihoods.Likelihood`.
-        prior: a `tfbnn.priors.Prior` on every weight except the noise.
-        noise_precision_prior: `(concentration, rate)` of the Gamma prior on `tau`.
-    """
-
-    def __init__(self, model, likelihood, prior=None, noise_precision_prior=(3.0, 1.0)):
-        self.functional = FunctionalModel(model)
-        self.likelihood = likelihood
-        self.prior = priors_lib.get(prior)
-        self.noise_precision_prior = tuple(float(v) for v in noise_precision_prior)
-        is_noise = np.concatenate([
-            np.full(size, _is_noise_weight(v)) for v, size
-            in zip(model.trainable_variables, self.functional.sizes)
-        ])
-        self.noise_index = np.flatnonzero(is_noise).astype(np.int32)
-        self.weight_index = np.flatnonzero(~is_noise).astype(np.int32)
-        self.min_scale = float(getattr(likelihood, "min_scale", 0.0))
-
-    @property
-    def size(self) -> int:
-        return self.functional.size
-
-    def log_prior(self, thetas) -> tf.Tensor:
-        """Log prior density of `(..., P)` parameter vectors, shape `(...)`."""
-        weights = tf.gather(thetas, self.weight_index, axis=-1)
-        log_p = tf.reduce_sum(self.prior.to_distribution((), thetas.dtype).log_prob(weights), -1)
-        if self.noise_index.size:
-            raw = tf.gather(thetas, self.noise_index, axis=-1)
-            sigma = tf.math.softplus(raw) + tf.cast(self.min_scale, thetas.dtype)
-            concentration, rate = (tf.cast(v, thetas.dtype) for v in self.noise_precision_prior)
-            log_jacobian = math.log(2.0) - 3.0 * tf.math.log(sigma) + tf.math.log_sigmoid(raw)
-            gamma = tfd.Gamma(concentration, rate)
-            log_p += tf.reduce_sum(gamma.log_prob(sigma**-2) + log_jacobian, -1)
-        return log_p
-
-    def log_likelihood(self, thetas, x, y) -> tf.Tensor:
-        """Summed log-likelihood of `(x, y)` under each of `(M, P)` vectors, shape `(M,)`."""
-        params = self.functional.map(thetas, x)
-        # Tile the targets to the draws: `Categorical.log_prob` reshapes rather than
-        # broadcasts its labels.
-        y = tf.broadcast_to(y, tf.concat([tf.shape(params)[:1], tf.shape(y)], 0))
-        return tf.reduce_sum(self.likelihood.log_prob(y, params), -1)
-
-    def __call__(self, thetas, x, y, data_scale=1.0) -> tf.Tensor:
-        """`log_prior + data_scale * log_likelihood` of `(M, P)` vectors; `data_scale = N / B`
-        turns a minibatch into an unbiased estimate of the full-data term."""
-        return self.log_prior(thetas) + data_scale * self.log_likelihood(thetas, x, y)
-
-    def initial_state(self, n: int, init: str, seed) -> np.ndarray:
-        """`(n, P)` starting points: Glorot-uniform weights ("map") or prior draws ("prior")."""
-        rng = np.random.default_rng(seed)
-        if init == "prior":
-            return self._prior_draws(n, rng)
-        parts = []
-        for variable in self.functional.model.trainable_variables:
-            value = np.broadcast_to(np.asarray(variable), (n, *variable.shape))
-            if len(variable.shape) >= 2:
-                # Fresh Glorot draws per chain so chains start in different places.
-                limit = math.sqrt(6.0 / (variable.shape[-2] + variable.shape[-1]))
-                value = rng.uniform(-limit, limit, value.shape)
-            parts.append(np.reshape(value, (n, -1)))
-        return np.concatenate(parts, axis=1).astype(np.float32)
-
-    def _prior_draws(self, n, rng):
-        theta = np.zeros((n, self.size), np.float32)
-        seed = tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int32)
-        dist = self.prior.to_distribution((n, self.weight_index.size), tf.float32)
-        theta[:, self.weight_index] = dist.sample(seed=seed).numpy()
-        if self.noise_index.size:
-            concentration, rate = self.noise_precision_prior
-            tau = rng.gamma(concentration, 1.0 / rate, size=(n, self.noise_index.size))
-            sigma = np.maximum(tau**-0.5 - self.min_scale, 1e-6)
-            theta[:, self.noise_index] = sigma + np.log(-np.expm1(-sigma))  # softplus⁻¹
-        return theta
-
-    def predictive_mean(self, params) -> tf.Tensor:
-        """Per-draw predictive mean (class probabilities for classification), `(..., B, m)`."""
-        if self.likelihood.is_classification:
-            return self.likelihood.class_probs(params)
-        return self.likelihood.distribution(params).mean()
-
-
-def _is_noise_weight(variable) -> bool:
-    return getattr(variable, "path", variable.name).split("/")[-1].split(":")[0] == NOISE_WEIGHT
-
-
-def build_network(n_features: int, n_targets: int, likelihood, settings: FitSettings, name: str):
-    """The deterministic network whose weights a sampler draws (a `models.mlp`)."""
-    return models.mlp(
-        n_features, likelihood.n_network_outputs(n_targets),
-        hidden_units=settings.hidden_units, activation=settings.activation,
-        output_layers=likelihood.output_layers(n_targets), seed=settings.seed, name=name,
-    )
-
-
-def map_objective_step(log_posterior: LogPosterior):
-    """A `(theta, x, y, steps, learning_rate) -> theta` function: full-batch Adam on the
-    negative log posterior per example of each row of `theta` `(C, P)`."""
-
-    def run(theta, x, y, steps, learning_rate):
+    def _run(self, theta, state, x, y, steps):
         n = tf.cast(tf.shape(x)[0], theta.dtype)
-        beta1, beta2, eps = 0.9, 0.999, 1e-7
 
-        def body(t, theta, m, v):
+        def body(i, theta, state):
             with tf.GradientTape() as tape:
                 tape.watch(theta)
-                # Per example, so that Adam's step means the same at any data size.
-                loss = -tf.reduce_sum(log_posterior(theta, x, y)) / n
-            grad = tape.gradient(loss, theta)
-            t = t + 1.0
-            m = beta1 * m + (1.0 - beta1) * grad
-            v = beta2 * v + (1.0 - beta2) * tf.square(grad)
-            step = learning_rate * tf.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
-            return t, theta - step * m / (tf.sqrt(v) + eps), m, v
+                # Per example, so that a step means the same at any data size. Rows
+                # are independent and the optimizer elementwise: each chain moves
+                # as if optimised alone.
+                loss = -tf.reduce_sum(self.log_posterior(theta, x, y)) / n
+            theta, state = self.optimizer.apply(state, tape.gradient(loss, theta), theta)
+            return i + 1, theta, state
 
-        zeros = tf.zeros_like(theta)
-        steps = tf.cast(steps, theta.dtype)
-        _, theta, _, _ = tf.while_loop(
-            lambda t, *_: t < steps, body, (tf.constant(0.0), theta, zeros, zeros))
-        return theta
-
-    return run
+        return tf.while_loop(lambda i, *_: i < steps, body, (tf.constant(0), theta, state))[1]
 
 
-# -- stored draws behind the predictive API ----------------------------------------------
-
-
-class SampledPosterior(Inference):
-    """Shared storage and prediction of methods that keep a set of weight draws.
-
-    Subclasses fill `self.model` (the deterministic network), `self.draws_`
-    (`(T, C, P)`: `T` kept draws of `C` chains) and `self.diagnostics_` in `fit`.
-    """
-
-    def __init__(self):
-        self.model = None
-        self.likelihood = None
-        self.draws_ = None
-        self.diagnostics_ = {}
-        self._predict_fn = None
-
-    def _sample_params(self, x, n_samples, seed):
-        """`(S, B, k)` parameters from `S` of the stored draws.
-
-        With `n_samples` at most the number stored, a subset without repetition,
-        chosen by `seed` (a fixed seed gives the same subset every call; None a
-        fresh one). With more, every stored draw is used in turn, cycling, so some
-        appear more than once: MCMC cannot give more distinct draws than it kept.
-        """
-        flat = self.draws_.reshape(-1, self.draws_.shape[-1])
-        total = len(flat)
-        if n_samples >= total:
-            index = np.arange(n_samples) % total
-        else:
-            index = np.sort(np.random.default_rng(seed).choice(total, n_samples, replace=False))
-        if self._predict_fn is None:
-            self._predict_fn = _predictor(self.model)
-        return self._predict_fn(tf.constant(flat[index]), tf.convert_to_tensor(x, tf.float32))
-
-    @property
-    def n_draws(self) -> int:
-        """Number of stored draws (all chains)."""
-        return 0 if self.draws_ is None else int(np.prod(self.draws_.shape[:2]))
-
-    def save(self, directory: Path) -> None:
-        directory = Path(directory)
-        self.model.save(directory / MODEL_FILE)
-        scalars = {f"diag_{k}": np.asarray(v, np.float64)
-                   for k, v in self.diagnostics_.items() if isinstance(v, numbers.Real)}
-        np.savez(directory / DRAWS_FILE, draws=self.draws_, **scalars)
-
-    def _restore(self, directory: Path) -> None:
-        directory = Path(directory)
-        self.model = load_network(directory)
-        with np.load(directory / DRAWS_FILE, allow_pickle=False) as data:
-            draws = np.asarray(data["draws"], np.float32)
-            self.diagnostics_ = {k[5:]: data[k].item() for k in data.files
-                                 if k.startswith("diag_")}
-        size = FunctionalModel(self.model).size
-        if draws.ndim != 3 or draws.shape[-1] != size:
-            raise ValueError(
-                f"{directory / DRAWS_FILE} holds draws of shape {draws.shape}; the saved "
-                f"model has {size} parameters"
-            )
-        self.draws_ = draws
-        self._predict_fn = None
-
-
-_PREDICTORS: dict[str, object] = {}
-
-
-def _predictor(model):
-    """A traced `(thetas (S, P), x) -> (S, B, k)` shared by models of one architecture
-    (a reloaded model reuses the graph of the fitted one)."""
-    key = architecture_key(model)
-    if key not in _PREDICTORS:
-        functional = FunctionalModel(model)
-        _PREDICTORS[key] = tf.function(lambda thetas, x: functional.map(thetas, x),
-                                       reduce_retracing=True)
-    return _PREDICTORS[key]
+def map_estimate(log_posterior: LogPosterior, theta, x, y, steps: int) -> tf.Tensor:
+    """`steps` full-batch Adam steps (`MAP_LEARNING_RATE`) towards the posterior mode from
+    each row of `theta` `(C, P)`; the compiled loop is cached like the sampler's."""
+    adam = keras.optimizers.Adam(MAP_LEARNING_RATE)
+    runner = cached_runner(
+        "hmc_map", log_posterior, (tuple(theta.shape), program_key(adam)),
+        lambda: _MapRunner(log_posterior, adam, theta.shape))
+    state = runner.optimizer.initial_state(adam)
+    return runner.run(theta, state, x, y, tf.constant(steps))
 
 
 # -- HMC / NUTS -----------------------------------------------------------------------------
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
-            math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def check_gamma_prior(value) -> tuple[float, float]:
-    """Validates `noise_precision_prior = (concentration, rate)`."""
-    try:
-        concentration, rate = value
-        return (_check_positive("noise_precision_prior concentration", concentration),
-                _check_positive("noise_precision_prior rate", rate))
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"noise_precision_prior must be a pair (concentration, rate) of positive numbers, "
-            f"got {value!r}"
-        ) from None
 
 
 def _largest_divisor_at_most(n: int, limit: int) -> int:
@@ -316,8 +109,9 @@ def _largest_divisor_at_most(n: int, limit: int) -> int:
 class _ChainRunner:
     """Compiled warm-up, sampling and evaluation for one architecture and set of options.
 
-    Cached by `_runner_for`, so refitting the same architecture (the next split, 1 or
-    4 chains of a shape seen before) reuses the compiled XLA programs.
+    Kept in the shared cache (`tfbnn.compiled`, through `mcmc.cached_runner`), so
+    refitting the same architecture (the next split, 1 or 4 chains of a shape seen
+    before) reuses the compiled XLA programs.
     """
 
     def __init__(self, log_posterior: LogPosterior, kernel: str, max_tree_depth: int,
@@ -331,7 +125,6 @@ class _ChainRunner:
         # plain graphs.
         graph = lambda f: tf.function(f, reduce_retracing=True)  # noqa: E731
         self.bootstrap = graph(self._bootstrap)
-        self.map_fit = graph(lambda *args: map_objective_step(self.log_posterior)(*args))
         self._advance = {}  # num_results -> compiled function
         self.evaluate = graph(self._evaluate)
 
@@ -365,8 +158,8 @@ class _ChainRunner:
         (states (R, C, P), trace, results)` for `R = num_results` kept draws.
 
         Burn-in length and thinning are tensors, so this one program serves both
-        warm-up chunks and sampling chunks: NUTS takes seconds to compile and
-        microseconds per leapfrog step, so compiling it once is what matters.
+        warm-up chunks and sampling chunks: compiling NUTS costs far more than
+        running a chunk of it, so compiling it once is what matters.
         `results` must come from `bootstrap` with the same `scale`.
         """
         if num_results not in self._advance:
@@ -403,23 +196,6 @@ class _ChainRunner:
         log_lik = self.log_posterior.log_likelihood(thetas, x, y)
         params = self.log_posterior.functional.map(thetas, x_probe)
         return log_lik, self.log_posterior.predictive_mean(params)
-
-
-_RUNNERS: dict[tuple, _ChainRunner] = {}
-
-
-def _runner_for(log_posterior: LogPosterior, **options) -> _ChainRunner:
-    lp = log_posterior
-    key = (architecture_key(lp.functional.model), repr(lp.likelihood), repr(lp.prior),
-           lp.noise_precision_prior, tuple(sorted(options.items())))
-    runner = _RUNNERS.get(key)
-    if runner is None:
-        runner = _RUNNERS[key] = _ChainRunner(lp, **options)
-    else:
-        # Same architecture: the compiled code reads the weights through `thetas`
-        # only, so the new model simply takes the place of the old.
-        runner.log_posterior = lp
-    return runner
 
 
 def _step_size(results) -> float:
@@ -507,21 +283,17 @@ class HamiltonianMonteCarlo(SampledPosterior):
                  threads="auto", jit_compile: bool = True):
         super().__init__()
         self.kernel = check_option("kernel", kernel, KERNELS)
-        self.n_chains = _check_int("n_chains", n_chains, 1)
-        self.num_warmup = _check_int("num_warmup", num_warmup, 0)
-        self.num_samples = _check_int("num_samples", num_samples, 4)
-        self.thin = _check_int("thin", thin, 1)
-        if isinstance(target_accept, bool) or not (
-                isinstance(target_accept, numbers.Real) and 0.0 < target_accept < 1.0):
-            raise ValueError(
-                f"target_accept must be strictly between 0 and 1, got {target_accept!r}")
-        self.target_accept = float(target_accept)
-        self.step_size = _check_positive("step_size", step_size)
-        self.max_tree_depth = _check_int("max_tree_depth", max_tree_depth, 1)
-        self.num_leapfrog_steps = _check_int("num_leapfrog_steps", num_leapfrog_steps, 1)
+        self.n_chains = check_int("n_chains", n_chains, 1)
+        self.num_warmup = check_int("num_warmup", num_warmup, 0)
+        self.num_samples = check_int("num_samples", num_samples, 4)
+        self.thin = check_int("thin", thin, 1)
+        self.target_accept = check_probability("target_accept", target_accept)
+        self.step_size = check_positive("step_size", step_size)
+        self.max_tree_depth = check_int("max_tree_depth", max_tree_depth, 1)
+        self.num_leapfrog_steps = check_int("num_leapfrog_steps", num_leapfrog_steps, 1)
         self.mass_matrix = check_option("mass_matrix", mass_matrix, MASS_MATRICES)
         self.init = check_option("init", init, INITS)
-        self.map_steps = _check_int("map_steps", map_steps, 0)
+        self.map_steps = check_int("map_steps", map_steps, 0)
         self.noise_precision_prior = check_gamma_prior(noise_precision_prior)
         resolve_threads(threads, self.n_chains)  # validates
         self.threads = threads
@@ -541,11 +313,12 @@ class HamiltonianMonteCarlo(SampledPosterior):
         }
 
     def fit(self, x, y, likelihood, settings: FitSettings):
-        model = build_network(x.shape[1], y.shape[1], likelihood, settings, "hmc_mlp")
+        model = models.network(x.shape[1], y.shape[1], likelihood, settings,
+                               seed=settings.seed, name="hmc_mlp")
         log_posterior = LogPosterior(model, likelihood, settings.prior, self.noise_precision_prior)
-        runner = _runner_for(
-            log_posterior, kernel=self.kernel, max_tree_depth=self.max_tree_depth,
-            num_leapfrog_steps=self.num_leapfrog_steps, jit_compile=self.jit_compile)
+        options = (self.kernel, self.max_tree_depth, self.num_leapfrog_steps, self.jit_compile)
+        runner = cached_runner("hmc_chains", log_posterior, options,
+                               lambda: _ChainRunner(log_posterior, *options))
         rng = np.random.default_rng(settings.seed)
         data = (tf.constant(x, tf.float32), tf.constant(y, tf.float32))
         # Warm-up and sampling run in chunks of `chunk` kept draws through one compiled
@@ -559,8 +332,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
         state = tf.constant(log_posterior.initial_state(
             self.n_chains, self.init, rng.integers(2**31)), tf.float32)
         if self.init == "map" and self.map_steps:
-            state = runner.map_fit(state, *data, tf.constant(self.map_steps),
-                                   tf.constant(MAP_LEARNING_RATE))
+            state = map_estimate(log_posterior, state, *data, self.map_steps)
             if not np.isfinite(state.numpy()).all():
                 raise FloatingPointError("The MAP initialisation diverged; try init='prior'")
         groups = partition(self.n_chains,
@@ -577,7 +349,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
             raise FloatingPointError("HMC produced non-finite parameters; lower step_size")
 
         FunctionalModel(model).set_params(draws[-1, 0])  # the saved model holds one draw
-        self.model, self.likelihood, self.draws_, self._predict_fn = model, likelihood, draws, None
+        self.model, self.likelihood, self.draws_ = model, likelihood, draws
         self.diagnostics_ = self._diagnostics(runner, draws, trace, *data,
                                               _mean_step_size(chains))
         self.diagnostics_.update(warmup_seconds=warmup_seconds, sampling_seconds=sampling_seconds)

@@ -1,15 +1,19 @@
 """Stochastic-gradient MCMC on minibatches: Langevin dynamics and cyclical SG-HMC.
 
 Both samplers follow the minibatch estimate of the log posterior's gradient
-(the prior plus `N / B` times the minibatch log-likelihood, the same density as
-`tfbnn.inference.hmc.LogPosterior`) with injected Gaussian noise. Steps are
+(the prior plus `N / B` times the minibatch log-likelihood, the density of
+`tfbnn.inference.mcmc.LogPosterior`) with injected Gaussian noise. Steps are
 written per example, as in SGD: with `U(theta) = -log p(theta | D)`,
 
-* SGLD: `theta <- theta - lr * grad U / N + sqrt(2 lr T / N) * xi`;
-* SG-HMC: `v <- (1 - a) v - lr * grad U / N + sqrt(2 a lr T / N) * xi`,
+* SGLD: `theta <- theta - lr G grad U / N + sqrt(2 lr G T / N) * xi`;
+* SG-HMC: `v <- (1 - a) v - lr G grad U / N + sqrt(2 a lr G T / N) * xi`,
   `theta <- theta + v`, with friction `a = 1 - momentum`;
 
-`xi ~ Normal(0, I)` and `T` the temperature (1: the Bayesian posterior). The
+`xi ~ Normal(0, I)` and `T` the temperature (1: the Bayesian posterior). `G` is
+a diagonal preconditioner: the identity for the plain samplers, or pSGLD's
+`1 / sqrt(v + lambda**2)` from a running average `v` of squared gradients, for
+which Keras' RMSprop does the bookkeeping (`rmsprop_preconditioner`; like Li et
+al., this leaves out the small correction term of a position-dependent `G`). The
 cyclical schedule restarts a cosine step size `n_cycles` times; the first
 `exploration` fraction of each cycle runs without noise (SGD with momentum, to
 find a new mode), the rest samples it, and draws are kept at the end of each
@@ -42,18 +46,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfbnn._options import check_option
-from tfbnn.functional import architecture_key
+from tfbnn import models
 from tfbnn.inference import diagnostics as diag
 from tfbnn.inference.base import INFERENCE, FitSettings
-from tfbnn.inference.hmc import (
+from tfbnn.inference.mcmc import (
     LogPosterior,
     SampledPosterior,
-    _check_int,
-    _check_positive,
-    build_network,
+    cached_runner,
     check_gamma_prior,
 )
+from tfbnn.optimizers import FlatOptimizer, program_key
+from tfbnn.validation import check_fraction, check_int, check_option, check_positive
 
 logger = logging.getLogger("tfbnn")
 
@@ -61,7 +64,8 @@ SAMPLERS = ("sghmc_cyclical", "sgld")
 PRECONDITIONERS = ("rmsprop", "none")
 #: Default per-example step size by preconditioner (the same for both samplers).
 DEFAULT_LEARNING_RATE = {"rmsprop": 1e-3, "none": 0.01}
-#: RMSprop's decay of the squared-gradient average and its floor (Li et al., 2016).
+#: pSGLD's decay of the squared-gradient average and the floor `lambda` of its
+#: preconditioner (Li et al., 2016).
 RMSPROP_DECAY, RMSPROP_EPSILON = 0.99, 1e-5
 
 
@@ -71,6 +75,18 @@ def cyclical_schedule(steps_per_cycle: int, peak: float) -> np.ndarray:
     return 0.5 * peak * (np.cos(np.pi * k / steps_per_cycle) + 1.0)
 
 
+def rmsprop_preconditioner() -> keras.optimizers.RMSprop:
+    """The Keras RMSprop whose step of unit learning rate is pSGLD's preconditioned
+    gradient `G * grad`, `G = 1 / sqrt(v + lambda**2)`, with `v` the running average
+    of squared gradients (no bias correction, as in Li et al. 2016).
+
+    Li et al. write `G = 1 / (lambda + sqrt(v))`; Keras adds its epsilon inside the
+    root, so epsilon is `lambda**2`: the two agree within a factor `sqrt(2)` and
+    share the bound `G <= 1 / lambda`.
+    """
+    return keras.optimizers.RMSprop(1.0, rho=RMSPROP_DECAY, epsilon=RMSPROP_EPSILON**2)
+
+
 class _StepRunner:
     """The compiled block of SG-MCMC steps of one architecture, likelihood and sampler."""
 
@@ -78,15 +94,33 @@ class _StepRunner:
                  jit_compile: bool = True):
         self.log_posterior = log_posterior
         self.sampler = sampler
-        self.preconditioner = preconditioner
+        self.rmsprop = None
+        if preconditioner == "rmsprop":
+            self.rmsprop = FlatOptimizer(rmsprop_preconditioner(), (log_posterior.size,))
+            names = [v.name for v in self.rmsprop.optimizer.variables]
+            self._average = next(i for i, name in enumerate(names) if name.endswith("velocity"))
         self.run = tf.function(self._run, jit_compile=jit_compile, reduce_retracing=True)
+
+    def initial_moments(self) -> list:
+        """The preconditioner's fresh state (empty without one)."""
+        return [] if self.rmsprop is None else self.rmsprop.initial_state()
+
+    def _precondition(self, moments, grad):
+        """`(G * grad, G, moments)`: the preconditioned gradient, the preconditioner and
+        its updated state. The first is Keras' RMSprop step from zero (negated); `G`
+        is read from the squared-gradient average `v` it has just updated."""
+        if self.rmsprop is None:
+            return grad, tf.ones_like(grad), moments
+        step, moments = self.rmsprop.apply(moments, grad, tf.zeros_like(grad))
+        epsilon = self.rmsprop.optimizer.epsilon
+        return -step, tf.math.rsqrt(moments[self._average] + epsilon), moments
 
     def _run(self, theta, velocity, moments, x, y, batches, rates, noisy, keep, seed, friction,
              temperature):
         """Steps over the rows of `batches` `(K, B)` (minibatch row indices).
 
         `rates`, `noisy` (0/1) and `keep` (draw slot, or -1) are per-step schedules;
-        `moments = (v, t)` is RMSprop's squared-gradient average and step count.
+        `moments` is the preconditioner's state (see `initial_moments`).
         Returns the new `theta`, `velocity`, `moments`, kept draws `(D, P)` and the
         mean minibatch negative log-likelihood per example.
         """
@@ -95,7 +129,7 @@ class _StepRunner:
         n_keep = tf.reduce_max(keep) + 1
         kept = tf.zeros(tf.stack([tf.maximum(n_keep, 1), tf.shape(theta)[0]]), theta.dtype)
 
-        def body(i, theta, velocity, v, t, kept, nll_sum):
+        def body(i, theta, velocity, moments, kept, nll_sum):
             idx = batches[i]
             with tf.GradientTape() as tape:
                 tape.watch(theta)
@@ -104,57 +138,32 @@ class _StepRunner:
                 # Per-example potential U / N, U = -(log prior + N/B * minibatch log-lik).
                 loss = -(self.log_posterior.log_prior(theta[tf.newaxis])[0]
                          + n / batch * log_lik) / n
-            grad = tape.gradient(loss, theta)
-            if self.preconditioner == "rmsprop":
-                # pSGLD's diagonal preconditioner G = 1 / (eps + sqrt(v)), with v
-                # bias-corrected as in Adam so the first steps are not huge.
-                t = t + 1.0
-                v = RMSPROP_DECAY * v + (1.0 - RMSPROP_DECAY) * tf.square(grad)
-                precond = 1.0 / (RMSPROP_EPSILON + tf.sqrt(v / (1.0 - RMSPROP_DECAY**t)))
-            else:
-                precond = tf.ones_like(theta)
-            rate = rates[i] * precond
+            drift, precond, moments = self._precondition(moments, tape.gradient(loss, theta))
             # Noise only where the schedule injects it (cyclical SG-HMC explores
             # without), and from Philox: random numbers are the dearest part of a
-            # step under XLA on CPU, the default generator about 25x dearer still.
+            # step under XLA on CPU, the default generator dearer still.
             xi = tf.cond(
                 noisy[i] > 0,
                 lambda: tf.random.stateless_normal(tf.shape(theta), seed=seed + [0, i],
                                                    alg="philox"),
                 lambda: tf.zeros_like(theta))
             if self.sampler == "sgld":
-                scale = tf.sqrt(2.0 * rate * temperature / n) * noisy[i]
-                theta = theta - rate * grad + scale * xi
+                scale = tf.sqrt(2.0 * rates[i] * precond * temperature / n) * noisy[i]
+                theta = theta - rates[i] * drift + scale * xi
             else:
-                scale = tf.sqrt(2.0 * friction * rate * temperature / n) * noisy[i]
-                velocity = (1.0 - friction) * velocity - rate * grad + scale * xi
+                scale = tf.sqrt(2.0 * friction * rates[i] * precond * temperature / n) * noisy[i]
+                velocity = (1.0 - friction) * velocity - rates[i] * drift + scale * xi
                 theta = theta + velocity
             slot = tf.one_hot(keep[i], tf.shape(kept)[0], dtype=theta.dtype)[:, tf.newaxis]
             kept = kept * (1.0 - slot) + slot * theta[tf.newaxis]
-            return i + 1, theta, velocity, v, t, kept, nll_sum - log_lik / batch
+            return i + 1, theta, velocity, moments, kept, nll_sum - log_lik / batch
 
         zero = tf.zeros((), theta.dtype)
         steps = tf.shape(batches)[0]
-        _, theta, velocity, v, t, kept, nll_sum = tf.while_loop(
+        _, theta, velocity, moments, kept, nll_sum = tf.while_loop(
             lambda i, *_: i < steps, body,
-            (tf.constant(0), theta, velocity, *moments, kept, zero))
-        return theta, velocity, (v, t), kept, nll_sum / tf.cast(steps, theta.dtype)
-
-
-_RUNNERS: dict[tuple, _StepRunner] = {}
-
-
-def _runner_for(log_posterior: LogPosterior, sampler: str, preconditioner: str,
-                jit_compile: bool) -> _StepRunner:
-    lp = log_posterior
-    key = (architecture_key(lp.functional.model), repr(lp.likelihood), repr(lp.prior),
-           lp.noise_precision_prior, sampler, preconditioner, jit_compile)
-    runner = _RUNNERS.get(key)
-    if runner is None:
-        runner = _RUNNERS[key] = _StepRunner(lp, sampler, preconditioner, jit_compile)
-    else:
-        runner.log_posterior = lp  # same architecture: the compiled code reads `theta` only
-    return runner
+            (tf.constant(0), theta, velocity, moments, kept, zero))
+        return theta, velocity, moments, kept, nll_sum / tf.cast(steps, theta.dtype)
 
 
 def _batches(rng, n: int, batch_size: int, epochs: int) -> np.ndarray:
@@ -209,15 +218,14 @@ class StochasticGradientMCMC(SampledPosterior):
         super().__init__()
         self.sampler = check_option("sampler", sampler, SAMPLERS)
         self.preconditioner = check_option("preconditioner", preconditioner, PRECONDITIONERS)
-        self.n_cycles = _check_int("n_cycles", n_cycles, 1)
-        self.samples_per_cycle = _check_int("samples_per_cycle", samples_per_cycle, 1)
-        self.exploration = _fraction("exploration", exploration)
-        self.burnin = _fraction("burnin", burnin)
-        self.learning_rate = None if learning_rate is None else _check_positive(
+        self.n_cycles = check_int("n_cycles", n_cycles, 1)
+        self.samples_per_cycle = check_int("samples_per_cycle", samples_per_cycle, 1)
+        self.exploration = check_fraction("exploration", exploration)
+        self.burnin = check_fraction("burnin", burnin)
+        self.learning_rate = None if learning_rate is None else check_positive(
             "learning_rate", learning_rate)
-        momentum = _fraction("momentum", momentum)
-        self.momentum = momentum
-        self.temperature = _check_positive("temperature", temperature)
+        self.momentum = check_fraction("momentum", momentum)
+        self.temperature = check_positive("temperature", temperature)
         self.noise_precision_prior = check_gamma_prior(noise_precision_prior)
         self.jit_compile = bool(jit_compile)
 
@@ -235,7 +243,7 @@ class StochasticGradientMCMC(SampledPosterior):
     def _learning_rate(self) -> float:
         return self.learning_rate or DEFAULT_LEARNING_RATE[self.preconditioner]
 
-    def _schedule(self, steps_per_cycle: int):
+    def schedule(self, steps_per_cycle: int):
         """Per-step `(rates, noisy, keep)` of one cycle (block) of each kind.
 
         Returns the schedules of the first block and of every later block (they
@@ -260,9 +268,15 @@ class StochasticGradientMCMC(SampledPosterior):
         return rates.astype(np.float32), noisy.astype(np.float32), keep.astype(np.int32)
 
     def fit(self, x, y, likelihood, settings: FitSettings):
-        model = build_network(x.shape[1], y.shape[1], likelihood, settings, "sgmcmc_mlp")
+        model = models.network(x.shape[1], y.shape[1], likelihood, settings,
+                               seed=settings.seed, name="sgmcmc_mlp")
         log_posterior = LogPosterior(model, likelihood, settings.prior, self.noise_precision_prior)
-        runner = _runner_for(log_posterior, self.sampler, self.preconditioner, self.jit_compile)
+        key = (self.sampler, self.preconditioner, self.jit_compile,
+               program_key(rmsprop_preconditioner()) if self.preconditioner == "rmsprop" else "")
+        runner = cached_runner(
+            "sgmcmc_steps", log_posterior, key,
+            lambda: _StepRunner(log_posterior, self.sampler, self.preconditioner,
+                                self.jit_compile))
         rng = np.random.default_rng(settings.seed)
         n = len(x)
         batch_size = min(settings.batch_size, n)
@@ -274,13 +288,13 @@ class StochasticGradientMCMC(SampledPosterior):
                 f"epochs={settings.epochs} over n_cycles={self.n_cycles} leaves "
                 f"{steps_per_cycle} steps per cycle; use more epochs or fewer cycles"
             )
-        rates, noisy, keep = self._schedule(steps_per_cycle)
+        rates, noisy, keep = self.schedule(steps_per_cycle)
         burnin_cycles = int(round(self.burnin * self.n_cycles)) if self.sampler == "sgld" else 0
         burnin_cycles = min(burnin_cycles, self.n_cycles - 1)
         x_t, y_t = tf.constant(x, tf.float32), tf.constant(y, tf.float32)
         theta = tf.constant(log_posterior.initial_state(1, "map", rng.integers(2**31))[0])
         velocity = tf.zeros_like(theta)
-        moments = (tf.zeros_like(theta), tf.zeros((), tf.float32))
+        moments = runner.initial_moments()
         friction = tf.constant(1.0 - self.momentum, tf.float32)
         temperature = tf.constant(self.temperature, tf.float32)
         schedule = (tf.constant(rates), tf.constant(noisy))
@@ -310,7 +324,7 @@ class StochasticGradientMCMC(SampledPosterior):
                 progress.update(cycle + 1, [("nll", nll)])
         seconds = time.perf_counter() - start
         draws = np.concatenate(draws)[:, np.newaxis, :]  # (T, 1, P): one chain
-        self.model, self.likelihood, self.draws_, self._predict_fn = model, likelihood, draws, None
+        self.model, self.likelihood, self.draws_ = model, likelihood, draws
         log_posterior.functional.set_params(draws[-1, 0])
         self.diagnostics_ = self._diagnostics(log_posterior, draws, x_t, y_t)
         self.diagnostics_["seconds"] = seconds
@@ -330,8 +344,3 @@ class StochasticGradientMCMC(SampledPosterior):
             out["ess_log_lik"] = float(diag.effective_sample_size(log_lik[:, None]))
         return out
 
-
-def _fraction(name, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return float(value)

@@ -1,0 +1,36 @@
+"""Convergence diagnostics on made-up chains: mixed chains pass, stuck ones are named."""
+
+import numpy as np
+import pytest
+
+from tfbnn.inference import diagnostics as diag
+
+
+def test_diagnostics_on_synthetic_chains():
+    rng = np.random.default_rng(1)
+    mixed = rng.normal(size=(200, 4, 3))
+    summary = diag.summarize(mixed, mixed[..., 0], mixed[..., 1:])
+    assert summary["rhat_params_max"] < 1.05 and summary["ess_params_min"] > 300
+    assert summary["rhat_predictive_max"] < 1.05 and summary["ess_predictive_min"] > 300
+    assert diag.problems({**summary, "n_chains": 4}) == []
+    stuck = mixed + np.arange(4)[None, :, None] * 5.0  # chains in different places
+    summary = diag.summarize(stuck, stuck[..., 0])
+    assert summary["rhat_log_lik"] > 1.1
+    with pytest.warns(diag.ConvergenceWarning, match="log-likelihood"):
+        diag.warn_if_not_mixed({**summary, "n_chains": 4}, "test")
+
+
+def test_one_chain_has_an_effective_sample_size_and_short_chains_are_refused():
+    rng = np.random.default_rng(2)
+    independent = rng.normal(size=(400, 1))
+    sticky = np.repeat(independent[:40], 10, axis=0)  # each value held for 10 steps
+    assert float(diag.effective_sample_size(independent)) > 250
+    assert float(diag.effective_sample_size(sticky)) < 100
+    with pytest.raises(ValueError, match="at least 4 draws per chain, got 3"):
+        diag.summarize(rng.normal(size=(3, 2, 1)), rng.normal(size=(3, 2)))
+
+
+def test_divergences_and_tiny_sample_sizes_are_problems():
+    found = diag.problems({"n_chains": 2, "ess_log_lik": 4.0, "n_divergences": 3})
+    assert found == ["effective sample size of the log-likelihood is 4 (< 10)",
+                     "3 divergent transitions after warm-up"]
