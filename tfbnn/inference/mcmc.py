@@ -163,16 +163,8 @@ class LogPosterior:
         if self.noise_index.size:
             concentration, rate = self.noise_precision_prior
             tau = rng.gamma(concentration, 1.0 / rate, size=(n, self.noise_index.size))
-            theta[:, self.noise_index] = self._raw_noise(tau**-0.5)
+            theta[:, self.noise_index] = self.likelihood.noise_raw(tau**-0.5)
         return theta
-
-    def _raw_noise(self, sigma) -> np.ndarray:
-        """The raw noise weights whose noise scale is `sigma`: the likelihood gives only the
-        increasing map `r -> s(r)`, so its inverse is found by root bracketing."""
-        sigma = tf.constant(sigma, tf.float32)
-        found = tfp.math.find_root_chandrupatla(
-            lambda r: self.likelihood.noise_scale(r) - sigma, position_tolerance=1e-6)
-        return found.estimated_root.numpy()
 
     def predictive_mean(self, params) -> tf.Tensor:
         """Per-draw predictive mean (class probabilities for classification), `(..., B, m)`."""

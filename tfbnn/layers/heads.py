@@ -11,9 +11,10 @@ def raw_for_scale(scale, min_scale: float = 0.0) -> np.ndarray:
     """The raw weight `r` with `softplus(r) + min_scale = scale` (float64).
 
     `softplus^-1(e) = log(expm1(e)) = e + log(-expm1(-e))`, the second form staying
-    finite for large `e = scale - min_scale`.
+    finite for large `e = scale - min_scale`. A scale at or below the floor maps to
+    the raw weight of a scale just above it.
     """
-    excess = np.asarray(scale, np.float64) - min_scale
+    excess = np.maximum(np.asarray(scale, np.float64) - min_scale, 1e-12)
     return excess + np.log(-np.expm1(-excess))
 
 
