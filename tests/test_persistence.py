@@ -58,7 +58,7 @@ def test_saved_regressor_loads_with_identical_predictions(regressor, saved, data
     # The folder holds a versioned JSON config and a Keras file: no pickles.
     config = json.loads((saved / "tfbnn.json").read_text())
     assert config["format"] == "tfbnn-estimator"
-    assert isinstance(config["format_version"], int) and config["format_version"] <= FORMAT_VERSION
+    assert config["format_version"] == FORMAT_VERSION
     assert sorted(p.name for p in saved.rglob("*") if p.is_file()) == ["model.keras", "tfbnn.json"]
 
 
@@ -164,14 +164,14 @@ def test_a_json_that_is_not_a_tfbnn_model_raises(copy_of_saved, content):
         tfbnn.load(copy_of_saved)
 
 
-@pytest.mark.parametrize("version", [FORMAT_VERSION + 1, 99, "1", None])
-def test_a_future_or_invalid_format_version_raises(copy_of_saved, version):
+@pytest.mark.parametrize("version", [FORMAT_VERSION - 1, FORMAT_VERSION + 1, 99, "1", None, True])
+def test_any_other_format_version_raises(copy_of_saved, version):
     path = copy_of_saved / "tfbnn.json"
     config = json.loads(path.read_text())
     config["format_version"] = version
     path.write_text(json.dumps(config))
     with pytest.raises(ModelFileError, match=f"has format version {version!r}; "
-                                             f".*reads versions up to {FORMAT_VERSION}"):
+                                             f".*reads version {FORMAT_VERSION} only"):
         tfbnn.load(copy_of_saved)
 
 

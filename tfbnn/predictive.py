@@ -34,7 +34,8 @@ class Predictive:
         likelihood: the `tfbnn.likelihoods.Likelihood` that maps `params` to distributions.
         params: `(S, B, k)` likelihood parameters, one slice per posterior draw.
         shift, scale: affine map from the model's target units to the user's
-            (regression only): `y = shift + scale * z`; scalars or `(d,)`.
+            (regression only): `y = shift + scale * z`; scalars, `(d,)`, or `(B, d)`
+            for a map of its own at each input.
         squeeze: return `(B,)` instead of `(B, 1)` for a single target.
         classes: class labels for classification (default `0..K-1`).
         seed: seeds `samples`.
@@ -226,7 +227,7 @@ class Predictive:
         else:
             z = tf.constant(self._to_model_units(y), tf.float32)
             log_p = self.likelihood.log_prob(z[tf.newaxis], self.params).numpy()
-            jacobian = float(np.sum(np.log(np.broadcast_to(self._scale, (z.shape[-1],)))))
+            jacobian = np.sum(np.log(np.broadcast_to(self._scale, z.shape)), axis=-1)
         log_p = np.asarray(log_p, np.float64)
         peak = log_p.max(axis=0)
         log_mean = peak + np.log(np.mean(np.exp(log_p - peak), axis=0))
