@@ -30,17 +30,19 @@ class Calibrator:
         """Whether `fit` (or `from_config` with fitted values) has run."""
         return getattr(self, self.fitted_attribute) is not None
 
-    def _require_fitted(self):
+    def check_fitted(self) -> None:
+        """A `NotFittedError` unless the calibrator is fitted."""
         if not self.is_fitted:
             raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit first")
 
     def calibrated(self, predictive) -> CalibratedPredictive:
         """`predictive` seen through this calibrator (see `CalibratedPredictive`)."""
-        self._require_fitted()
+        self.check_fitted()
         return CalibratedPredictive(predictive, self)
 
     @classmethod
-    def _invalid(cls, valid: bool) -> None:
+    def check_fitted_values(cls, valid: bool) -> None:
+        """For `from_config`: a ValueError unless the saved fitted values are `valid`."""
         if not valid:
             raise ValueError(f"the {cls.__name__} config holds invalid fitted values")
 

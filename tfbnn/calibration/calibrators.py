@@ -89,12 +89,12 @@ class QuantileRecalibrator(Calibrator):
 
     def calibration_map(self, p) -> np.ndarray:
         """`R(p)`: the recalibrated probability of a predictive CDF value `p`."""
-        self._require_fitted()
+        self.check_fitted()
         return np.interp(np.asarray(p, np.float64), self.pit_knots_, self.freq_knots_)
 
     def inverse_map(self, q) -> np.ndarray:
         """`R^{-1}(q) = inf {p : R(p) >= q}` for the piecewise-linear map."""
-        self._require_fitted()
+        self.check_fitted()
         x, fx = np.asarray(self.pit_knots_), np.asarray(self.freq_knots_)
         q = np.asarray(q, np.float64)
         right = np.clip(np.searchsorted(fx, q, side="left"), 1, len(fx) - 1)
@@ -107,7 +107,7 @@ class QuantileRecalibrator(Calibrator):
 
     def cdf(self, y_pred, y) -> np.ndarray:
         """Recalibrated predictive CDF at `y`, `R(F(y))`."""
-        self._require_fitted()
+        self.check_fitted()
         return self.calibration_map(metrics.pit_values(y, y_pred))
 
     def quantile(self, y_pred, q) -> np.ndarray:
@@ -136,9 +136,10 @@ class QuantileRecalibrator(Calibrator):
         if config.get("pit_knots") is not None:
             x = np.asarray([float(v) for v in config["pit_knots"]])
             fx = np.asarray([float(v) for v in config.get("freq_knots", ())])
-            cls._invalid(x.shape == fx.shape and x.size >= 2
-                         and np.all(np.diff(x) >= 0) and np.all(np.diff(fx) >= 0)
-                         and np.all((x >= 0) & (x <= 1) & (fx >= 0) & (fx <= 1)))
+            cls.check_fitted_values(
+                x.shape == fx.shape and x.size >= 2
+                and np.all(np.diff(x) >= 0) and np.all(np.diff(fx) >= 0)
+                and np.all((x >= 0) & (x <= 1) & (fx >= 0) & (fx <= 1)))
             obj.pit_knots_, obj.freq_knots_ = x.tolist(), fx.tolist()
         return obj
 
@@ -212,7 +213,7 @@ class ConformalRegressor(Calibrator):
 
     def score_quantile(self, level: float = 0.95):
         """`s_hat`: the `ceil((n + 1) level)`-th smallest calibration score (per target)."""
-        self._require_fitted()
+        self.check_fitted()
         level = check_level(level)
         scores = np.asarray(self.scores_, np.float64)
         n = scores.shape[0]
@@ -241,7 +242,7 @@ class ConformalRegressor(Calibrator):
         obj = cls(method=config["method"])
         if config.get("scores") is not None:
             scores = np.asarray(config["scores"], np.float64)
-            cls._invalid(scores.ndim in (1, 2) and scores.shape[0] >= 1 and np.all(scores >= 0))
+            cls.check_fitted_values(scores.ndim in (1, 2) and scores.shape[0] >= 1 and np.all(scores >= 0))
             obj.scores_ = scores.tolist()
         return obj
 
@@ -307,7 +308,7 @@ class TemperatureScaling(Calibrator):
 
     def transform(self, y_pred, *, from_logits: bool = False) -> np.ndarray:
         """Temperature-scaled class probabilities `(B, K)`."""
-        self._require_fitted()
+        self.check_fitted()
         log_p = self._log_probs(y_pred, from_logits)
         return special.softmax(log_p / self.temperature_, axis=1)
 
