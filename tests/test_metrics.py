@@ -310,7 +310,10 @@ def test_evaluate_classification_through_a_model(classification):
     assert set(result) == {"accuracy", "nll", "brier_score", "ece", "mce", "mean_entropy",
                            "mean_mutual_information"}
     assert result["ece"] == metrics.expected_calibration_error(labels, predictive)
-    assert result["mean_mutual_information"] >= 0
+    assert result["accuracy"] == metrics.accuracy(labels, predictive)
+    assert result["mean_entropy"] == pytest.approx(np.mean(predictive.entropy))
+    assert result["mean_mutual_information"] == pytest.approx(
+        np.mean(predictive.entropy - predictive.expected_entropy))
 
 
 # -- errors -----------------------------------------------------------------------
