@@ -9,7 +9,12 @@ back in the user's units.
 
 `calibrate(X_cal, y_cal)` fits a recalibration on held-out data (see
 `tfbnn.calibration`); the estimator keeps it as `calibrator_`, applies it in
-`predict_distribution` and saves it with the model.
+`predict_distribution` and saves it with the model. `CalibratedPredictive`,
+`CalibrationMethod` and `calibration_method` live in `tfbnn.calibration` and are
+re-exported here.
+
+`save` writes through `tfbnn.persistence`; both classes register themselves in
+`tfbnn.persistence.ESTIMATORS`, which is how `tfbnn.load` finds them by name.
 """
 
 from __future__ import annotations
@@ -178,7 +183,8 @@ class _BayesianNetwork(BaseEstimator):
         """Fits a recalibration on held-out `(X, y)` and keeps it as `calibrator_`; returns `self`.
 
         `predict_distribution` (and so `predict`, `predict_proba` and the saved
-        model) then applies it; see `CalibratedPredictive` for what it changes.
+        model) then applies it; see `tfbnn.calibration.CalibratedPredictive` for
+        what it changes.
         The rows must not have been used for fitting. Calibrating again replaces
         the calibrator (it is always fitted to the model's own predictive).
 

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 from scipy import optimize, special, stats
+from sklearn.isotonic import IsotonicRegression
 
 from tfbnn import metrics
 from tfbnn.calibration.base import CALIBRATORS, CalibratedPredictive, Calibrator
@@ -69,8 +70,6 @@ class QuantileRecalibrator(Calibrator):
             y_pred: a regression `Predictive` or a Gaussian `(mean, std)` tuple.
             y: the held-out targets.
         """
-        from sklearn.isotonic import IsotonicRegression
-
         pit = metrics.pit_values(y, y_pred).reshape(-1)
         if pit.size < 2:
             raise ValueError(f"fit needs at least 2 calibration targets, got {pit.size}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from tfbnn.predictive import Predictive
 from tfbnn.validation import check_option, finite_array
@@ -52,8 +53,6 @@ def ood_auroc(uncertainty_in, uncertainty_out, measure: str | None = None) -> fl
             `"mutual_information"`, `"std"` (default for regression) or
             `"epistemic_std"`; averaged over targets when there are several.
     """
-    from sklearn.metrics import roc_auc_score
-
     scores_in = _uncertainty(uncertainty_in, measure, "uncertainty_in")
     scores_out = _uncertainty(uncertainty_out, measure, "uncertainty_out")
     if scores_in.size == 0 or scores_out.size == 0:
