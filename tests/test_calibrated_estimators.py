@@ -19,8 +19,13 @@ from sklearn.exceptions import NotFittedError
 
 import tfbnn
 from tfbnn import metrics
-from tfbnn.calibration import ConformalRegressor, QuantileRecalibrator, TemperatureScaling
-from tfbnn.estimators import CalibratedPredictive
+from tfbnn.calibration import (
+    CalibratedPredictive,
+    ConformalRegressor,
+    QuantileRecalibrator,
+    TemperatureScaling,
+)
+from tfbnn.persistence import FORMAT_VERSION
 
 N_TRAIN, N_CAL, N_TEST = 500, 1000, 2000
 LEVEL = 0.9
@@ -76,6 +81,7 @@ def test_quantile_recalibration_fixes_an_overconfident_regressor(regressor, regr
     assert isinstance(regressor.calibrator_, QuantileRecalibrator)
     calibrated = regressor.predict_distribution(X)
     assert isinstance(calibrated, CalibratedPredictive)
+    assert tfbnn.estimators.CalibratedPredictive is CalibratedPredictive  # the old name
     assert abs(metrics.coverage(y, calibrated, LEVEL) - LEVEL) <= 0.03
     assert metrics.calibration_error(y, calibrated) < 0.5 * metrics.calibration_error(y, base)
     # The interval is the recalibrator's, and evaluate(model, X, y) uses it.
@@ -156,7 +162,7 @@ def test_save_load_keeps_the_regression_calibrator(regressor, regression, tmp_pa
     regressor.calibrate(X_cal, y_cal, method=method)
     regressor.save(tmp_path / "model")
     config = json.loads((tmp_path / "model" / "tfbnn.json").read_text())
-    assert config["format_version"] == 2
+    assert config["format_version"] == FORMAT_VERSION
     assert config["state"]["calibrator_"]["class"] == type(regressor.calibrator_).__name__
     loaded = tfbnn.load(tmp_path / "model")
     assert loaded.calibrator_.get_config() == regressor.calibrator_.get_config()
@@ -174,19 +180,21 @@ def test_save_load_keeps_the_temperature(classifier, classification, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X), classifier.predict_proba(X), rtol=1e-6)
 
 
-def test_an_uncalibrated_model_keeps_format_version_1(regressor, tmp_path):
+def test_an_uncalibrated_model_saves_no_calibrator(regressor, tmp_path):
     model = tfbnn.BayesianRegressor(**regressor.get_params())
     model.__dict__.update({k: v for k, v in regressor.__dict__.items() if k != "calibrator_"})
     model.save(tmp_path / "model")
     config = json.loads((tmp_path / "model" / "tfbnn.json").read_text())
-    assert config["format_version"] == 1 and "calibrator_" not in config["state"]
+    assert config["format_version"] == FORMAT_VERSION and "calibrator_" not in config["state"]
     assert not hasattr(tfbnn.load(tmp_path / "model"), "calibrator_")
 
 
 @pytest.mark.parametrize("entry, message", [
-    ({"class": "IsotonicThing", "config": {}}, "unknown calibrator class 'IsotonicThing'"),
+    ({"class": "IsotonicThing", "config": {}}, "Unknown calibrator='IsotonicThing'"),
     ({"class": "TemperatureScaling", "config": {"temperature": 2.0}}, "cannot calibrate"),
-    ({"class": "QuantileRecalibrator", "config": {}}, "invalid fitted values"),
+    ({"class": "TemperatureScaling", "config": {"temperature": -2.0}},
+     "temperature must be a positive"),
+    ({"class": "QuantileRecalibrator", "config": {}}, "holds no fitted values"),
     ({"class": "QuantileRecalibrator", "config": {"pit_knots": [0, 1], "freq_knots": [1]}},
      "invalid fitted values"),
     ({"class": "QuantileRecalibrator", "config": {"pit_knots": ["a"], "freq_knots": [0]}},

@@ -10,7 +10,17 @@ from scipy import special, stats
 from sklearn.exceptions import NotFittedError
 
 from tfbnn import metrics
-from tfbnn.calibration import ConformalRegressor, QuantileRecalibrator, TemperatureScaling
+from tfbnn.calibration import (
+    CALIBRATORS,
+    CalibrationMethod,
+    ConformalRegressor,
+    QuantileRecalibrator,
+    TemperatureScaling,
+    calibration_method,
+    deserialize_calibrator,
+    make_calibrator,
+    serialize_calibrator,
+)
 from tfbnn.likelihoods import Bernoulli, Categorical, Gaussian
 from tfbnn.predictive import Predictive
 
@@ -240,3 +250,55 @@ def test_temperature_scaling_errors():
         TemperatureScaling().fit(np.zeros(3), [0, 1, 0], from_logits=True)
     with pytest.raises(ValueError, match="Unknown class label 5"):
         TemperatureScaling().fit(np.full((2, 2), 0.5), [0, 5])
+
+
+# -- the calibrated predictive and the registry -------------------------------------------
+
+
+def test_a_recalibrated_gaussian_tuple_is_a_predictive_with_its_moments():
+    rng = np.random.default_rng(10)
+    mean, std = rng.normal(size=300), np.full(300, 0.3)
+    y = mean + rng.normal(size=300)
+    recalibrator = QuantileRecalibrator().fit((mean, std), y)
+    recalibrated = recalibrator.transform((mean, std))
+    assert isinstance(recalibrated, Predictive) and recalibrated.base[0] is mean
+    # The calibrated parts are the recalibrator's own, the moments the Gaussian's.
+    np.testing.assert_array_equal(recalibrated.interval(0.8), recalibrator.interval((mean, std), 0.8))
+    np.testing.assert_array_equal(recalibrated.cdf(y), recalibrator.cdf((mean, std), y))
+    np.testing.assert_allclose(recalibrated.mean, mean)
+    np.testing.assert_allclose(recalibrated.std, std)
+    np.testing.assert_allclose(recalibrated.log_prob(y), stats.norm.logpdf(y, mean, std), rtol=1e-5)
+    assert metrics.calibration_error(y, recalibrated) < metrics.calibration_error(y, (mean, std))
+
+
+def test_a_conformal_predictive_keeps_the_models_cdf():
+    rng = np.random.default_rng(11)
+    predictive, y = overconfident(rng, 200)
+    conformal = ConformalRegressor().fit(predictive, y)
+    calibrated = conformal.calibrated(predictive)
+    np.testing.assert_array_equal(calibrated.interval(0.9), conformal.interval(predictive, 0.9))
+    np.testing.assert_allclose(calibrated.cdf(y), predictive.cdf(y))
+    np.testing.assert_allclose(calibrated.quantile(0.3), predictive.quantile(0.3))
+    with pytest.raises(NotFittedError, match="ConformalRegressor is not fitted"):
+        ConformalRegressor().calibrated(predictive)
+
+
+def test_calibrators_serialize_by_name_and_methods_map_to_calibrators():
+    rng = np.random.default_rng(12)
+    predictive, y = overconfident(rng, 100)
+    classifier, _, labels = overconfident_classifier(rng, 100)
+    fitted = [QuantileRecalibrator().fit(predictive, y), ConformalRegressor().fit(predictive, y),
+              TemperatureScaling().fit(classifier, labels)]
+    for calibrator in fitted:
+        entry = json.loads(json.dumps(serialize_calibrator(calibrator)))
+        assert entry["class"] == type(calibrator).__name__
+        restored = deserialize_calibrator(entry)
+        assert type(restored) is type(calibrator) and restored.is_fitted
+        assert restored.get_config() == calibrator.get_config()
+    assert CALIBRATORS.names() == ["ConformalRegressor", "QuantileRecalibrator", "TemperatureScaling"]
+    for method in CalibrationMethod:
+        assert calibration_method(make_calibrator(method.value)) == method.value
+    with pytest.raises(ValueError, match="Unknown method='isotonic'"):
+        make_calibrator("isotonic")
+    with pytest.raises(ValueError, match="Unknown calibrator='Platt'"):
+        deserialize_calibrator({"class": "Platt", "config": {}})

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfbnn.data import UCI_DATASETS, default_data_dir, load_uci, standardise
+from tfbnn.data import UCI_DATASETS, default_data_dir, load_uci
 
 # Rows, features, splits and hidden units as tabled in the data folder's README.
 EXPECTED = {
@@ -192,17 +192,3 @@ def test_fewer_splits_in_a_private_copy(yacht_copy):
     assert data.n_splits == 3
     with pytest.raises(ValueError, match="expected 0 <= k < 3"):
         data.split(3)
-
-
-def test_standardise_uses_training_statistics():
-    X_train = np.array([[1.0, 7.0], [3.0, 7.0], [5.0, 7.0]])
-    y_train = np.array([10.0, 20.0, 30.0])
-    scaler = standardise(X_train, y_train)
-    np.testing.assert_allclose(scaler.x_mean, [3.0, 7.0])
-    # The constant column keeps a scale of 1 instead of dividing by zero.
-    np.testing.assert_allclose(scaler.x_std, [np.sqrt(8 / 3), 1.0])
-    np.testing.assert_allclose(scaler.transform_x(X_train).mean(axis=0), 0.0, atol=1e-12)
-    np.testing.assert_allclose(scaler.transform_y(y_train), [-1.2247449, 0.0, 1.2247449])
-    mean, std = scaler.inverse_y(np.array([0.0, 1.0]), np.array([1.0, 0.5]))
-    np.testing.assert_allclose(mean, [20.0, 20.0 + scaler.y_std])
-    np.testing.assert_allclose(std, [scaler.y_std, 0.5 * scaler.y_std])

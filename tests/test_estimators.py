@@ -16,6 +16,10 @@ from sklearn.preprocessing import StandardScaler
 from tfbnn import BayesianClassifier, BayesianRegressor, NonFiniteLossError
 from tfbnn import likelihoods as L
 
+# For properties that do not depend on how training is compiled: tracing without XLA
+# is quicker for a network built once. The fixtures keep the default (XLA) path.
+NO_XLA = {**SMALL, "inference_options": {"jit_compile": False}}
+
 
 @pytest.fixture(scope="module")
 def labels(data):
@@ -91,17 +95,19 @@ def test_get_params_set_params_and_clone(regressor):
 
 def test_regressor_in_a_pipeline_and_cross_validation(data):
     X, y = data
-    pipe = make_pipeline(StandardScaler(), BayesianRegressor(**SMALL, random_state=0))
+    pipe = make_pipeline(StandardScaler(), BayesianRegressor(**NO_XLA, random_state=0))
     pipe.fit(10 * X + 3, y)
     assert pipe.score(10 * X + 3, y) > 0.8
-    scores = cross_val_score(BayesianRegressor(**SMALL, random_state=0), X, y, cv=3)
-    assert scores.shape == (3,) and np.all(np.isfinite(scores)) and np.mean(scores) > 0.5
+    scores = cross_val_score(BayesianRegressor(**NO_XLA, random_state=0), X, y, cv=2)
+    assert scores.shape == (2,) and np.all(np.isfinite(scores)) and np.mean(scores) > 0.5
 
 
 def test_fixed_noise_scale_is_in_target_units(data):
     X, y = data
     y_big = 100 * y + 7  # standardisation would otherwise distort a fixed scale
-    model = BayesianRegressor(**SMALL, likelihood=L.Gaussian(scale=12.0), random_state=0)
+    # The noise scale is fixed, so a single epoch shows where it ends up.
+    model = BayesianRegressor(**{**NO_XLA, "epochs": 1}, likelihood=L.Gaussian(scale=12.0),
+                              random_state=0)
     dist = model.fit(X, y_big).predict_distribution(X)
     np.testing.assert_allclose(np.sqrt(dist.aleatoric_var), 12.0, rtol=1e-5)
     assert model.likelihood == L.Gaussian(scale=12.0)  # the parameter itself is untouched
@@ -124,7 +130,7 @@ def test_poisson_regression_on_counts(data):
     X, _ = data
     rate = np.exp(0.3 + 0.8 * X[:, 0])
     counts = np.random.default_rng(1).poisson(rate)
-    model = BayesianRegressor(**SMALL, likelihood="poisson", random_state=0).fit(X, counts)
+    model = BayesianRegressor(**NO_XLA, likelihood="poisson", random_state=0).fit(X, counts)
     assert isinstance(model.likelihood_, L.Poisson)
     mean = model.predict(X)
     assert np.all(mean > 0)
@@ -139,8 +145,8 @@ def test_poisson_regression_on_counts(data):
 
 def test_early_stopping_through_the_estimator(data):
     X, y = data
-    model = BayesianRegressor(hidden_units=(8,), epochs=300, learning_rate=1e-2,
-                              validation_fraction=0.25, patience=3, random_state=0).fit(X, y)
+    model = BayesianRegressor(**{**NO_XLA, "epochs": 300}, validation_fraction=0.25, patience=3,
+                              random_state=0).fit(X, y)
     history = model.history_
     # 225 training rows; the validation NLL levels off well before 300 epochs.
     assert history["stopped_epoch"] is not None and history["stopped_epoch"] < 300
@@ -169,7 +175,7 @@ def test_binary_classifier_uses_bernoulli_and_returns_string_labels(binary_class
 
 def test_three_classes_use_categorical(data, labels):
     X, three = data[0], labels[1]
-    model = BayesianClassifier(**SMALL, random_state=0).fit(X, three)
+    model = BayesianClassifier(**NO_XLA, random_state=0).fit(X, three)
     assert model.likelihood_ == L.Categorical(3)
     np.testing.assert_array_equal(model.classes_, ["high", "low", "mid"])
     proba = model.predict_proba(X)
@@ -177,12 +183,14 @@ def test_three_classes_use_categorical(data, labels):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     assert model.score(X, three) > 0.6
     dist = model.predict_distribution(X)
-    assert np.all(dist.mutual_information >= 0) and np.all(dist.entropy >= dist.expected_entropy)
+    # Total entropy is at least the mean per-draw entropy (concavity of the entropy).
+    assert np.all(dist.entropy >= dist.expected_entropy)
 
 
 def test_classifier_likelihood_options(data, labels):
     X, binary = data[0], labels[0]
-    two_way = BayesianClassifier(**SMALL, likelihood="categorical", random_state=0).fit(X, binary)
+    two_way = BayesianClassifier(**{**NO_XLA, "epochs": 1}, likelihood="categorical",
+                                 random_state=0).fit(X, binary)
     assert two_way.likelihood_ == L.Categorical(2)
     assert set(two_way.predict(X)) <= {"no", "yes"}
     with pytest.raises(ValueError, match="likelihood='bernoulli' needs 2 classes, got 3"):
@@ -270,11 +278,11 @@ def test_classifier_rejects_continuous_targets_and_one_class(data):
          r"Unknown estimator='reinforce'"),
         (BayesianRegressor, {"inference_options": "flipout"},
          "inference_options must be a dict.*got 'flipout'"),
-        (BayesianRegressor, {"epochs": 0}, "epochs must be a positive integer, got 0"),
-        (BayesianRegressor, {"epochs": "many"}, "epochs must be a positive integer, got 'many'"),
-        (BayesianRegressor, {"batch_size": 0}, "batch_size must be a positive integer, got 0"),
-        (BayesianClassifier, {"learning_rate": -1.0}, "learning_rate must be a positive number, got -1.0"),
-        (BayesianRegressor, {"n_samples": 0}, "n_samples must be a positive integer, got 0"),
+        (BayesianRegressor, {"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+        (BayesianRegressor, {"epochs": "many"}, "epochs must be an integer >= 1, got 'many'"),
+        (BayesianRegressor, {"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+        (BayesianClassifier, {"learning_rate": -1.0}, "learning_rate must be a positive finite number, got -1.0"),
+        (BayesianRegressor, {"n_samples": 0}, "n_samples must be an integer >= 1, got 0"),
         (BayesianRegressor, {"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\), got 1.0"),
         (BayesianRegressor, {"patience": 3}, "patience .* needs validation_fraction > 0"),
         (BayesianRegressor, {"hidden_units": (8, 0)}, r"hidden_units must be positive integers, got \(8, 0\)"),
@@ -310,14 +318,15 @@ def test_non_numeric_columns_are_named(data):
     frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(city=["Oslo", "Lima"] * (N // 2))
     with pytest.raises(ValueError, match=r"Non-numeric feature column\(s\) \['city'\]"):
         BayesianRegressor(**SMALL).fit(frame, y)
-    model = BayesianRegressor(**SMALL, random_state=0).fit(frame.drop(columns="city"), y)
+    model = BayesianRegressor(**{**SMALL, "epochs": 1}, random_state=0).fit(
+        frame.drop(columns="city"), y)
     with pytest.raises(ValueError, match=r"\['c'\]"):
         model.predict(frame.drop(columns="city").assign(c="x"))
 
 
 def test_a_failed_fit_leaves_a_fitted_estimator_as_it_was(data):
     X, y = data
-    model = BayesianRegressor(**SMALL, random_state=0).fit(X, y)
+    model = BayesianRegressor(**{**SMALL, "epochs": 1}, random_state=0).fit(X, y)
     before = model.predict(X, return_std=True)
     state = {k: v for k, v in vars(model).items() if k.endswith("_")}
     with pytest.raises(ValueError, match="Input X contains NaN"):

@@ -176,7 +176,7 @@ def test_miscalibration_area_of_an_overconfident_gaussian():
     levels = np.linspace(0.001, 0.999, 999)
     assert metrics.miscalibration_area(y, (np.zeros(n), np.full(n, s)), levels) == pytest.approx(
         area, abs=0.01)
-    grid = metrics._DEFAULT_LEVELS
+    grid = np.linspace(0.01, 0.99, 99)  # the documented default levels
     mean_abs = np.mean(np.abs(stats.norm.cdf(s * stats.norm.ppf(grid)) - grid))
     assert metrics.calibration_error(y, (np.zeros(n), np.full(n, s))) == pytest.approx(
         mean_abs, abs=0.01)
@@ -310,7 +310,10 @@ def test_evaluate_classification_through_a_model(classification):
     assert set(result) == {"accuracy", "nll", "brier_score", "ece", "mce", "mean_entropy",
                            "mean_mutual_information"}
     assert result["ece"] == metrics.expected_calibration_error(labels, predictive)
-    assert result["mean_mutual_information"] >= 0
+    assert result["accuracy"] == metrics.accuracy(labels, predictive)
+    assert result["mean_entropy"] == pytest.approx(np.mean(predictive.entropy))
+    assert result["mean_mutual_information"] == pytest.approx(
+        np.mean(predictive.entropy - predictive.expected_entropy))
 
 
 # -- errors -----------------------------------------------------------------------
@@ -335,7 +338,7 @@ def test_errors_name_the_problem(regression, classification):
         metrics.interval_score(y, (y - 1, y + 1), level=0.0)
     with pytest.raises(ValueError, match=r"Unknown strategy='equal'; expected one of"):
         metrics.expected_calibration_error(labels, probs, strategy="equal")
-    with pytest.raises(ValueError, match="n_bins must be a positive integer"):
+    with pytest.raises(ValueError, match="n_bins must be an integer >= 1"):
         metrics.maximum_calibration_error(labels, probs, n_bins=0)
     with pytest.raises(ValueError, match="Unknown class label 7"):
         metrics.accuracy(np.full(60, 7), cls_predictive)

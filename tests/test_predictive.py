@@ -156,6 +156,19 @@ def test_shift_and_scale_map_every_summary_to_user_units():
                                rtol=1e-5)
 
 
+def test_a_shift_and_scale_per_input_map_each_input_on_its_own():
+    shift, scale = RNG.normal(size=(B, 2)), RNG.uniform(0.5, 2.0, size=(B, 2))
+    base = Predictive(HETERO, HETERO_PARAMS)
+    user = Predictive(HETERO, HETERO_PARAMS, shift=shift, scale=scale, seed=3)
+    np.testing.assert_array_equal(user.shift, shift)
+    np.testing.assert_array_equal(user.scale, scale)
+    assert user.squeeze is False and user.seed == 3
+    np.testing.assert_allclose(user.mean, shift + scale * base.mean, rtol=1e-10)
+    z = RNG.normal(size=(B, 2))
+    np.testing.assert_allclose(user.log_prob(shift + scale * z),
+                               base.log_prob(z) - np.log(scale).sum(axis=1), rtol=1e-5)
+
+
 def test_squeeze_returns_one_value_per_input_for_a_single_target():
     params = HETERO_PARAMS[..., [0, 2]]  # one target
     full = Predictive(HETERO, params, shift=1.0, scale=3.0)

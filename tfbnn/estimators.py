@@ -9,14 +9,17 @@ back in the user's units.
 
 `calibrate(X_cal, y_cal)` fits a recalibration on held-out data (see
 `tfbnn.calibration`); the estimator keeps it as `calibrator_`, applies it in
-`predict_distribution` and saves it with the model.
+`predict_distribution` and saves it with the model. `CalibratedPredictive`,
+`CalibrationMethod` and `calibration_method` live in `tfbnn.calibration` and are
+re-exported here.
+
+`save` writes through `tfbnn.persistence`; both classes register themselves in
+`tfbnn.persistence.ESTIMATORS`, which is how `tfbnn.load` finds them by name.
 """
 
 from __future__ import annotations
 
-import enum
 import math
-import numbers
 
 import numpy as np
 import pandas as pd
@@ -32,10 +35,18 @@ from sklearn.utils.validation import (
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods as lik
 from tfbnn import priors
-from tfbnn._options import check_option
-from tfbnn.calibration import ConformalRegressor, QuantileRecalibrator, TemperatureScaling
+from tfbnn.calibration import (
+    CLASSIFICATION_CALIBRATION,
+    REGRESSION_CALIBRATION,
+    CalibratedPredictive,
+    CalibrationMethod,
+    calibration_method,
+    make_calibrator,
+)
 from tfbnn.models import check_hidden_units
+from tfbnn.persistence import ESTIMATORS, save_estimator
 from tfbnn.predictive import Predictive
+from tfbnn.validation import check_fraction, check_int, check_option, check_positive
 
 #: Regression likelihoods by name, as the estimators and the command line accept them.
 REGRESSION_LIKELIHOODS = {
@@ -47,101 +58,6 @@ REGRESSION_LIKELIHOODS = {
 CLASSIFICATION_LIKELIHOODS = ("auto", "bernoulli", "categorical")
 #: Hidden-layer activations the estimators accept.
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "silu", "softplus")
-
-
-class CalibrationMethod(enum.StrEnum):
-    """How `calibrate` recalibrates a fitted estimator on held-out data."""
-
-    QUANTILE = "quantile"
-    """Regression: isotonic recalibration of the predictive CDF (`QuantileRecalibrator`);
-    recalibrates `cdf`, `quantile` and `interval`."""
-    CONFORMAL = "conformal"
-    """Regression: split-conformal intervals `mean -/+ s` of one width (`ConformalRegressor`)."""
-    CONFORMAL_NORMALIZED = "conformal_normalized"
-    """Regression: split-conformal intervals `mean -/+ s * std` that follow the model's std."""
-    TEMPERATURE = "temperature"
-    """Classification: temperature scaling of the class probabilities (`TemperatureScaling`)."""
-
-
-REGRESSION_CALIBRATION = (CalibrationMethod.QUANTILE, CalibrationMethod.CONFORMAL,
-                          CalibrationMethod.CONFORMAL_NORMALIZED)
-CLASSIFICATION_CALIBRATION = (CalibrationMethod.TEMPERATURE,)
-
-
-def calibration_method(calibrator) -> str:
-    """The `calibrate` method name that produces `calibrator`."""
-    if isinstance(calibrator, ConformalRegressor):
-        return "conformal" if calibrator.method == "absolute" else "conformal_normalized"
-    if isinstance(calibrator, TemperatureScaling):
-        return CalibrationMethod.TEMPERATURE.value
-    return CalibrationMethod.QUANTILE.value
-
-
-class CalibratedPredictive(Predictive):
-    """An estimator's predictive seen through the calibrator that `calibrate` fitted.
-
-    It is a `Predictive` (so every metric and the command line accept it) whose
-    calibrated parts come from the calibrator, the rest from the model itself
-    (`base`):
-
-    * `QuantileRecalibrator`: recalibrated `cdf`, `quantile` and `interval`;
-    * `ConformalRegressor`: the conformal `interval`; the CDF is the model's;
-    * `TemperatureScaling`: temperature-scaled `probs` (and so `predicted_class`,
-      `entropy` and `log_prob`); the `mutual_information` is the model's, as the
-      per-draw spread is not rescaled, and `expected_entropy` is the difference.
-
-    The moments (`mean`, `std`, `aleatoric_var`, `epistemic_var`), a regression
-    `log_prob` and `samples` are always the model's own.
-
-    Args:
-        base: the estimator's uncalibrated `Predictive`.
-        calibrator: a fitted `tfbnn.calibration` object.
-    """
-
-    def __init__(self, base: Predictive, calibrator):
-        super().__init__(base.likelihood, base.params, shift=base._shift, scale=base._scale,
-                         squeeze=base._squeeze, classes=getattr(base, "classes", None),
-                         seed=base._seed)
-        self.base = base
-        self.calibrator = calibrator
-
-    def cdf(self, y) -> np.ndarray:
-        if isinstance(self.calibrator, QuantileRecalibrator):
-            return self.calibrator.cdf(self.base, y)
-        return self.base.cdf(y)
-
-    def quantile(self, q) -> np.ndarray:
-        if isinstance(self.calibrator, QuantileRecalibrator):
-            return self.calibrator.quantile(self.base, q)
-        return self.base.quantile(q)
-
-    def interval(self, level: float = 0.95):
-        if isinstance(self.calibrator, QuantileRecalibrator | ConformalRegressor):
-            return self.calibrator.interval(self.base, level)
-        return self.base.interval(level)
-
-    @property
-    def probs(self) -> np.ndarray:
-        if isinstance(self.calibrator, TemperatureScaling):
-            return self.calibrator.transform(self.base)
-        return self.base.probs
-
-    @property
-    def mutual_information(self) -> np.ndarray:
-        return self.base.mutual_information
-
-    @property
-    def expected_entropy(self) -> np.ndarray:
-        return np.maximum(self.entropy - self.mutual_information, 0.0)
-
-    def log_prob(self, y) -> np.ndarray:
-        if not self.is_classification:
-            return self.base.log_prob(y)
-        index = self._class_index(y)
-        return np.log(np.maximum(self.probs[np.arange(len(index)), index], 1e-300))
-
-    def __repr__(self) -> str:
-        return f"CalibratedPredictive({self.base!r}, {type(self.calibrator).__name__})"
 
 
 def _check_non_numeric_columns(X):
@@ -160,12 +76,6 @@ def _feature_names(X):
     if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
         return np.asarray(X.columns, dtype=object)
     return None
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class _BayesianNetwork(BaseEstimator):
@@ -207,36 +117,31 @@ class _BayesianNetwork(BaseEstimator):
     # -- fitting ------------------------------------------------------------------
 
     def _settings(self, n_rows: int) -> inference_lib.FitSettings:
-        batch_size = _positive_int("batch_size", self.batch_size)
+        batch_size = check_int("batch_size", self.batch_size, minimum=1)
         if self.epochs == "auto":
             # The UCI protocol's 400 epochs on small data; on large data about
             # 30k optimizer steps, and never fewer than 40 passes.
             steps_per_epoch = math.ceil(n_rows / batch_size)
             epochs = int(min(400, max(40, math.ceil(30_000 / steps_per_epoch))))
         else:
-            epochs = _positive_int("epochs", self.epochs)
-        rate = self.learning_rate
-        if not (isinstance(rate, numbers.Real) and math.isfinite(rate) and rate > 0):
-            raise ValueError(f"learning_rate must be a positive number, got {rate!r}")
-        fraction = self.validation_fraction
-        if not (isinstance(fraction, numbers.Real) and 0.0 <= fraction < 1.0):
-            raise ValueError(f"validation_fraction must be in [0, 1), got {fraction!r}")
-        patience = None if self.patience is None else _positive_int("patience", self.patience)
+            epochs = check_int("epochs", self.epochs, minimum=1)
+        rate = check_positive("learning_rate", self.learning_rate)
+        fraction = check_fraction("validation_fraction", self.validation_fraction)
+        patience = self.patience
+        if patience is not None:
+            patience = check_int("patience", patience, minimum=1)
         if patience is not None and not fraction:
             raise ValueError("patience (early stopping) needs validation_fraction > 0")
-        _positive_int("n_samples", self.n_samples)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"Unknown activation={self.activation!r}; expected one of {list(ACTIVATIONS)}"
-            )
+        check_int("n_samples", self.n_samples, minimum=1)
+        check_option("activation", self.activation, ACTIVATIONS)
         return inference_lib.FitSettings(
             hidden_units=check_hidden_units(self.hidden_units),
             activation=self.activation,
             prior=priors.get(self.prior),
             epochs=epochs,
             batch_size=batch_size,
-            learning_rate=float(rate),
-            validation_fraction=float(fraction),
+            learning_rate=rate,
+            validation_fraction=fraction,
             patience=patience,
             seed=self.random_state,
             verbose=int(self.verbose),
@@ -278,7 +183,8 @@ class _BayesianNetwork(BaseEstimator):
         """Fits a recalibration on held-out `(X, y)` and keeps it as `calibrator_`; returns `self`.
 
         `predict_distribution` (and so `predict`, `predict_proba` and the saved
-        model) then applies it; see `CalibratedPredictive` for what it changes.
+        model) then applies it; see `tfbnn.calibration.CalibratedPredictive` for
+        what it changes.
         The rows must not have been used for fitting. Calibrating again replaces
         the calibrator (it is always fitted to the model's own predictive).
 
@@ -288,7 +194,7 @@ class _BayesianNetwork(BaseEstimator):
                 "conformal_normalized" for a regressor; "temperature" (the
                 default) for a classifier. See `CalibrationMethod`.
         """
-        allowed = [m.value for m in self._calibration_methods]
+        allowed = [m.value for m in self.calibration_methods]
         method = allowed[0] if method is None else method
         check_option("method", method, [m.value for m in CalibrationMethod])
         if method not in allowed:
@@ -297,14 +203,7 @@ class _BayesianNetwork(BaseEstimator):
                 f"expected one of {allowed}")
         check_consistent_length(X, y)
         base = self.predict_distribution(X, calibrated=False)
-        if method == CalibrationMethod.QUANTILE:
-            calibrator = QuantileRecalibrator()
-        elif method == CalibrationMethod.TEMPERATURE:
-            calibrator = TemperatureScaling()
-        else:
-            calibrator = ConformalRegressor(
-                "absolute" if method == CalibrationMethod.CONFORMAL else "normalized")
-        self.calibrator_ = calibrator.fit(base, y)
+        self.calibrator_ = make_calibrator(method).fit(base, y)
         return self
 
     def _prepare_targets(self, y) -> dict:
@@ -328,13 +227,14 @@ class _BayesianNetwork(BaseEstimator):
             calibrated: after `calibrate`, return a `CalibratedPredictive`; False
                 gives the model's own predictive.
         """
-        n_samples = _positive_int("n_samples", self.n_samples if n_samples is None else n_samples)
+        n_samples = self.n_samples if n_samples is None else n_samples
+        n_samples = check_int("n_samples", n_samples, minimum=1)
         xs = self._model_inputs(X)
         params = self.inference_.sample_params(xs, n_samples, seed=self.random_state)
         predictive = self._predictive(params)
         calibrator = getattr(self, "calibrator_", None)
         if calibrated and calibrator is not None:
-            return CalibratedPredictive(predictive, calibrator)
+            return calibrator.calibrated(predictive)
         return predictive
 
     def _predictive(self, params) -> Predictive:
@@ -344,11 +244,10 @@ class _BayesianNetwork(BaseEstimator):
 
     def save(self, path) -> None:
         """Saves the fitted estimator to the folder `path` (see `tfbnn.load`)."""
-        from tfbnn.persistence import save_estimator
-
         save_estimator(self, path)
 
 
+@ESTIMATORS.register("BayesianRegressor")
 class BayesianRegressor(RegressorMixin, _BayesianNetwork):
     """A Bayesian neural network regressor.
 
@@ -381,7 +280,8 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
         ((64,), True)
     """
 
-    _calibration_methods = REGRESSION_CALIBRATION
+    #: The `calibrate` methods that apply, the default first.
+    calibration_methods = REGRESSION_CALIBRATION
 
     def _resolve_likelihood(self, n_targets):
         spec = self.likelihood
@@ -442,6 +342,7 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
         return (dist.mean, dist.std) if return_std else dist.mean
 
 
+@ESTIMATORS.register("BayesianClassifier")
 class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
     """A Bayesian neural network classifier.
 
@@ -450,7 +351,8 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
     Class labels may be numbers or strings and come back as given.
     """
 
-    _calibration_methods = CLASSIFICATION_CALIBRATION
+    #: The `calibrate` methods that apply.
+    calibration_methods = CLASSIFICATION_CALIBRATION
 
     def _prepare_targets(self, y):
         y = np.asarray(y)
@@ -489,4 +391,12 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         return self.predict_distribution(X).predicted_class
 
 
-__all__ = ["BayesianClassifier", "BayesianRegressor", "CalibratedPredictive", "CalibrationMethod"]
+__all__ = [
+    "CLASSIFICATION_CALIBRATION",
+    "REGRESSION_CALIBRATION",
+    "BayesianClassifier",
+    "BayesianRegressor",
+    "CalibratedPredictive",
+    "CalibrationMethod",
+    "calibration_method",
+]

@@ -14,6 +14,7 @@ only when complete, so an interrupted save never destroys a model that was there
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -23,23 +24,30 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
-import tfbnn
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods, priors
-from tfbnn.calibration import ConformalRegressor, QuantileRecalibrator, TemperatureScaling
+from tfbnn._options import Registry
+from tfbnn.calibration import calibration_method, deserialize_calibrator, serialize_calibrator
 
 FORMAT = "tfbnn-estimator"
-FORMAT_VERSION = 2
-"""Version 2 added the calibrator. A model without one is written as version 1,
-which older tfbnn versions still read; they refuse a calibrated model rather
-than silently dropping its calibration."""
+FORMAT_VERSION = 1
+"""The one format this tfbnn writes and reads; any other version is refused."""
 CONFIG_FILE = "tfbnn.json"
 INFERENCE_DIR = "inference"
+
+#: Estimator classes by name, as saved in `tfbnn.json`: `tfbnn.estimators` registers
+#: its classes here, so that `load` rebuilds them without importing that module.
+ESTIMATORS = Registry("estimator")
 
 # Fitted attributes, by how they are stored.
 _ARRAY_STATE = ("x_mean_", "x_scale_", "y_shift_", "y_scale_")
 _PLAIN_STATE = ("n_features_in_", "n_targets_", "y_ndim_", "history_")
+
+
+def _tfbnn_version() -> str:
+    return importlib.metadata.version("tfbnn")
 
 
 class ModelFileError(ValueError):
@@ -64,46 +72,14 @@ def _from_jsonable(value):
     return value
 
 
-# Calibrators by class name, and the estimators each one applies to.
-_CALIBRATORS = {
-    "QuantileRecalibrator": (QuantileRecalibrator, "BayesianRegressor"),
-    "ConformalRegressor": (ConformalRegressor, "BayesianRegressor"),
-    "TemperatureScaling": (TemperatureScaling, "BayesianClassifier"),
-}
-
-
-def _calibrator_to_json(calibrator) -> dict:
+def _calibrator_from_json(entry, estimator_cls):
+    """Rebuilds a saved, fitted calibrator that applies to `estimator_cls`; else a ValueError."""
+    calibrator = deserialize_calibrator(entry)
     name = type(calibrator).__name__
-    if name not in _CALIBRATORS:
-        raise ValueError(f"Cannot save calibrator {name}; known: {list(_CALIBRATORS)}")
-    return {"class": name, "config": calibrator.get_config()}
-
-
-def _calibrator_from_json(data, estimator_name: str):
-    """Rebuilds a saved calibrator; a ValueError says what is wrong with the entry."""
-    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
-        raise ValueError("the calibrator entry must be {'class': ..., 'config': {...}}")
-    name = data.get("class")
-    if name not in _CALIBRATORS:
-        raise ValueError(f"unknown calibrator class {name!r}; known: {list(_CALIBRATORS)}")
-    cls, applies_to = _CALIBRATORS[name]
-    if applies_to != estimator_name:
-        raise ValueError(f"a {name} cannot calibrate a {estimator_name}")
-    calibrator = cls.from_config(data["config"])
-    if isinstance(calibrator, QuantileRecalibrator):
-        x = np.asarray(calibrator.pit_knots_, np.float64)
-        fx = np.asarray(calibrator.freq_knots_, np.float64)
-        valid = (x.ndim == 1 and x.shape == fx.shape and x.size >= 2
-                 and np.all(np.diff(x) >= 0) and np.all(np.diff(fx) >= 0)
-                 and np.all((x >= 0) & (x <= 1) & (fx >= 0) & (fx <= 1)))
-    elif isinstance(calibrator, ConformalRegressor):
-        scores = np.asarray(calibrator.scores_, np.float64)
-        valid = scores.ndim in (1, 2) and scores.shape[0] >= 1 and np.all(scores >= 0)
-    else:
-        temperature = calibrator.temperature_
-        valid = temperature is not None and np.isfinite(temperature) and temperature > 0
-    if not valid:
-        raise ValueError(f"the {name} entry holds invalid fitted values")
+    if not calibrator.is_fitted:
+        raise ValueError(f"the {name} entry holds no fitted values")
+    if calibration_method(calibrator) not in estimator_cls.calibration_methods:
+        raise ValueError(f"a {name} cannot calibrate a {estimator_cls.__name__}")
     return calibrator
 
 
@@ -126,8 +102,6 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
         extra_files: file name -> text, written into the folder with the model
             and swapped in with it (the command line's `cli.json`).
     """
-    from sklearn.utils.validation import check_is_fitted
-
     check_is_fitted(estimator, "inference_")
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -147,11 +121,11 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
     state["likelihood_"] = _jsonable(estimator.likelihood_)
     calibrator = getattr(estimator, "calibrator_", None)
     if calibrator is not None:
-        state["calibrator_"] = _calibrator_to_json(calibrator)
+        state["calibrator_"] = serialize_calibrator(calibrator)
     config = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION if calibrator is not None else 1,
-        "tfbnn_version": tfbnn.__version__,
+        "format_version": FORMAT_VERSION,
+        "tfbnn_version": _tfbnn_version(),
         "estimator": type(estimator).__name__,
         "params": {k: _jsonable(v) for k, v in estimator.get_params().items()},
         "state": state,
@@ -193,10 +167,10 @@ def _read_config(path: Path) -> dict:
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(f"{config_file} is not a tfbnn model config")
     version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if version != FORMAT_VERSION or isinstance(version, bool):
         raise ModelFileError(
             f"{config_file} has format version {version!r}; this tfbnn "
-            f"({tfbnn.__version__}) reads versions up to {FORMAT_VERSION}"
+            f"({_tfbnn_version()}) reads version {FORMAT_VERSION} only"
         )
     return config
 
@@ -208,33 +182,40 @@ def load(path):
         FileNotFoundError: nothing at `path`.
         ModelFileError: the folder is not a tfbnn model, or a file in it is corrupt.
     """
-    from tfbnn.estimators import BayesianClassifier, BayesianRegressor
-
     path = Path(path)
     config = _read_config(path)
-    classes = {"BayesianRegressor": BayesianRegressor, "BayesianClassifier": BayesianClassifier}
     try:
-        cls = classes[config["estimator"]]
+        cls = ESTIMATORS.get(config["estimator"])
         params = {k: _from_jsonable(v) for k, v in config["params"].items()}
         if isinstance(params.get("hidden_units"), list):
             params["hidden_units"] = tuple(params["hidden_units"])
         estimator = cls(**params)
-        state = config["state"]
+        state = dict(config["state"])
         likelihood = _from_jsonable(state.pop("likelihood_"))
         method_cls = inference_lib.INFERENCE.get(config["inference"]["name"])
+        method_config = config["inference"]["config"]
         calibrator = state.pop("calibrator_", None)
-        method = method_cls.load(path / INFERENCE_DIR, config["inference"]["config"], likelihood)
-    except (KeyError, TypeError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{path / CONFIG_FILE} is missing or has invalid entries: {err}") from None
+    try:
+        method = method_cls.load(path / INFERENCE_DIR, method_config, likelihood)
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         if isinstance(err, FileNotFoundError | ModelFileError):
             raise ModelFileError(f"{path}: {err}") from None
         raise ModelFileError(f"{path}: a weights file is corrupt or truncated ({err})") from None
     if calibrator is not None:
         try:
-            calibrator = _calibrator_from_json(calibrator, config["estimator"])
+            estimator.calibrator_ = _calibrator_from_json(calibrator, cls)
         except (KeyError, TypeError, ValueError) as err:
             raise ModelFileError(f"{path / CONFIG_FILE} has an invalid calibrator: {err}") from None
+    _restore_state(estimator, state)
+    estimator.likelihood_ = likelihood
+    estimator.inference_ = method
+    return estimator
+
+
+def _restore_state(estimator, state: dict) -> None:
+    """Sets the fitted attributes that `save_estimator` stored in `state`."""
     for key in _ARRAY_STATE:
         if key in state:
             setattr(estimator, key, np.asarray(state[key], np.float64))
@@ -245,8 +226,3 @@ def load(path):
         estimator.classes_ = _labels_from_json(state["classes_"])
     if "feature_names_in_" in state:
         estimator.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
-    estimator.likelihood_ = likelihood
-    estimator.inference_ = method
-    if calibrator is not None:
-        estimator.calibrator_ = calibrator
-    return estimator

@@ -24,6 +24,8 @@ from functools import cached_property
 import numpy as np
 import tensorflow as tf
 
+from tfbnn.validation import check_level, check_probability
+
 
 class Predictive:
     """Posterior predictive distribution at a batch of inputs.
@@ -32,7 +34,8 @@ class Predictive:
         likelihood: the `tfbnn.likelihoods.Likelihood` that maps `params` to distributions.
         params: `(S, B, k)` likelihood parameters, one slice per posterior draw.
         shift, scale: affine map from the model's target units to the user's
-            (regression only): `y = shift + scale * z`; scalars or `(d,)`.
+            (regression only): `y = shift + scale * z`; scalars, `(d,)`, or `(B, d)`
+            for a map of its own at each input.
         squeeze: return `(B,)` instead of `(B, 1)` for a single target.
         classes: class labels for classification (default `0..K-1`).
         seed: seeds `samples`.
@@ -56,6 +59,28 @@ class Predictive:
             probs = likelihood.class_probs(params).numpy().astype(np.float64)
             self._component_probs = probs  # (S, B, K)
             self.classes = np.arange(probs.shape[-1]) if classes is None else np.asarray(classes)
+
+    # -- the constructor's arguments --------------------------------------------------
+
+    @property
+    def shift(self) -> np.ndarray:
+        """The `shift` of the map `y = shift + scale * z` to the user's units."""
+        return self._shift
+
+    @property
+    def scale(self) -> np.ndarray:
+        """The `scale` of the map `y = shift + scale * z` to the user's units."""
+        return self._scale
+
+    @property
+    def squeeze(self) -> bool:
+        """Whether a single target comes back as `(B,)` rather than `(B, 1)`."""
+        return self._squeeze
+
+    @property
+    def seed(self):
+        """The seed of `samples`."""
+        return self._seed
 
     # -- helpers ------------------------------------------------------------------
 
@@ -144,18 +169,12 @@ class Predictive:
     def quantile(self, q) -> np.ndarray:
         """The `q`-quantile of the predictive mixture, `(B, d)`, in user units."""
         self._require_regression("quantile")
-        q = float(q)
-        if not 0.0 < q < 1.0:
-            raise ValueError(f"q must be strictly between 0 and 1, got {q!r}")
-        z = self._mixture_quantile(q)
+        z = self._mixture_quantile(check_probability("q", q))
         return self._out(self._shift + self._scale * z)
 
     def interval(self, level: float = 0.95):
         """Central predictive interval `(lower, upper)` holding `level` of the mass."""
-        level = float(level)
-        if not 0.0 < level < 1.0:
-            raise ValueError(f"level must be strictly between 0 and 1, got {level!r}")
-        tail = (1.0 - level) / 2.0
+        tail = (1.0 - check_level(level)) / 2.0
         return self.quantile(tail), self.quantile(1.0 - tail)
 
     def _mixture_quantile(self, q, iterations: int = 60):
@@ -200,7 +219,7 @@ class Predictive:
         For classification `y` holds class labels (as in `classes`).
         """
         if self.is_classification:
-            index = self._class_index(y)
+            index = self.class_index(y)
             log_p = np.log(np.maximum(
                 np.take_along_axis(self._component_probs, index[None, :, None], -1)[..., 0],
                 1e-300))
@@ -208,7 +227,7 @@ class Predictive:
         else:
             z = tf.constant(self._to_model_units(y), tf.float32)
             log_p = self.likelihood.log_prob(z[tf.newaxis], self.params).numpy()
-            jacobian = float(np.sum(np.log(np.broadcast_to(self._scale, (z.shape[-1],)))))
+            jacobian = np.sum(np.log(np.broadcast_to(self._scale, z.shape)), axis=-1)
         log_p = np.asarray(log_p, np.float64)
         peak = log_p.max(axis=0)
         log_mean = peak + np.log(np.mean(np.exp(log_p - peak), axis=0))
@@ -216,13 +235,9 @@ class Predictive:
 
     # -- classification -------------------------------------------------------------
 
-    def _class_index(self, y):
-        y = np.asarray(y).reshape(-1)
-        lookup = {label: i for i, label in enumerate(self.classes.tolist())}
-        try:
-            return np.array([lookup[label] for label in y.tolist()], dtype=int)
-        except KeyError as err:
-            raise ValueError(f"Unknown class label {err.args[0]!r}; known: {list(lookup)}") from None
+    def class_index(self, y) -> np.ndarray:
+        """The column of each label of `y` in `probs`, `(B,)` (labels as in `classes`)."""
+        return label_index(y, self.classes)
 
     @property
     def probs(self) -> np.ndarray:
@@ -256,6 +271,16 @@ class Predictive:
         kind = "classification" if self.is_classification else "regression"
         _, b, k = self.params.shape
         return f"Predictive({kind}, draws={self.n_draws}, inputs={b}, params={k})"
+
+
+def label_index(labels, classes) -> np.ndarray:
+    """The position of each of `labels` in `classes`, `(n,)`; a ValueError names an unknown one."""
+    lookup = {label: i for i, label in enumerate(np.asarray(classes).tolist())}
+    try:
+        return np.array([lookup[label] for label in np.asarray(labels).reshape(-1).tolist()],
+                        dtype=int)
+    except KeyError as err:
+        raise ValueError(f"Unknown class label {err.args[0]!r}; known: {list(lookup)}") from None
 
 
 def _entropy(probs):

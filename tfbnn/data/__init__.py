@@ -1,18 +1,10 @@
 """Loading data: the UCI regression benchmarks and delimited text tables."""
 
 from tfbnn.data.tabular import Table, infer_task, prepare_features, read_frame, read_table
-from tfbnn.data.uci import (
-    UCI_DATASETS,
-    Standardiser,
-    UCIDataset,
-    default_data_dir,
-    load_uci,
-    standardise,
-)
+from tfbnn.data.uci import UCI_DATASETS, UCIDataset, default_data_dir, load_uci
 
 __all__ = [
     "UCI_DATASETS",
-    "Standardiser",
     "Table",
     "UCIDataset",
     "default_data_dir",
@@ -21,5 +13,4 @@ __all__ = [
     "prepare_features",
     "read_frame",
     "read_table",
-    "standardise",
 ]

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types
 
-from tfbnn._options import Task, check_option
+from tfbnn._options import Task
+from tfbnn.validation import check_option
 
 IMPUTE_OPTIONS = (None, "mean")
 """`None`: missing values are an error. `"mean"`: fill with the training mean

@@ -22,9 +22,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.preprocessing import StandardScaler
 
-from tfbnn._options import check_option
+from tfbnn.validation import check_option
 
 UCI_DATASETS = (
     "boston",
@@ -246,78 +245,3 @@ def _is_finite_number(token: str) -> bool:
         return math.isfinite(float(token))
     except ValueError:
         return False
-
-
-@dataclasses.dataclass(frozen=True)
-class Standardiser:
-    """Training-split statistics that put inputs and targets on a unit scale.
-
-    The UCI protocol fits these on the training split only, trains on the
-    standardised data and maps predictions back to original units, where the
-    metrics are computed.
-
-    Attributes:
-        x_mean: Per-feature mean of the training inputs.
-        x_std: Per-feature standard deviation (constant features get 1).
-        y_mean: Mean of the training targets.
-        y_std: Standard deviation of the training targets (1 if constant).
-    """
-
-    x_mean: np.ndarray
-    x_std: np.ndarray
-    y_mean: float
-    y_std: float
-
-    def transform_x(self, X) -> np.ndarray:
-        """Returns `(X - x_mean) / x_std`."""
-        return (np.asarray(X, dtype=np.float64) - self.x_mean) / self.x_std
-
-    def transform_y(self, y) -> np.ndarray:
-        """Returns `(y - y_mean) / y_std`."""
-        return (np.asarray(y, dtype=np.float64) - self.y_mean) / self.y_std
-
-    def inverse_y(self, mean, std=None):
-        """Maps a predictive mean (and standard deviation) back to original units.
-
-        Args:
-            mean: Predicted means on the standardised scale.
-            std: Optional predicted standard deviations on the standardised scale.
-
-        Returns:
-            The mean in original units, or `(mean, std)` if `std` was given.
-        """
-        mean = np.asarray(mean, dtype=np.float64) * self.y_std + self.y_mean
-        if std is None:
-            return mean
-        return mean, np.asarray(std, dtype=np.float64) * self.y_std
-
-
-def standardise(X_train, y_train) -> Standardiser:
-    """Fits a `Standardiser` on a training split.
-
-    Standard deviations are the population ones (`ddof=0`), as in the published
-    experiments; a constant column gets a scale of 1 so it maps to zeros.
-
-    Args:
-        X_train: Training inputs of shape `(n, n_features)`.
-        y_train: Training targets of shape `(n,)`.
-
-    Returns:
-        The fitted `Standardiser`.
-
-    Example:
-
-    >>> import numpy as np
-    >>> s = standardise(np.array([[1.0, 5.0], [3.0, 5.0]]), np.array([0.0, 2.0]))
-    >>> s.transform_x([[2.0, 5.0]]).tolist(), float(s.inverse_y(0.0))
-    ([[0.0, 0.0]], 1.0)
-    """
-    # StandardScaler already guards near-zero variances by using a scale of 1.
-    x_scaler = StandardScaler().fit(np.asarray(X_train, dtype=np.float64))
-    y_scaler = StandardScaler().fit(np.asarray(y_train, dtype=np.float64).reshape(-1, 1))
-    return Standardiser(
-        x_mean=x_scaler.mean_,
-        x_std=x_scaler.scale_,
-        y_mean=float(y_scaler.mean_[0]),
-        y_std=float(y_scaler.scale_[0]),
-    )

@@ -1,30 +1,4 @@
-"""Recalibration and conformal intervals, fitted on held-out data.
-
-Each object follows one small contract: `fit(y_pred, y)` on a calibration set
-(returns `self`), a transform method, and `get_config()` / `from_config()` whose
-fitted state is plain floats and lists, so it round-trips through JSON (the
-estimators save it inside the model folder; nothing is pickled).
-
-* `QuantileRecalibrator`: isotonic recalibration of the predictive CDF
-  (Kuleshov et al. 2018); recalibrated `cdf`, `quantile` and `interval`.
-* `ConformalRegressor`: split-conformal intervals with finite-sample marginal
-  coverage (Vovk et al. 2005; Lei et al. 2018).
-* `TemperatureScaling`: one temperature for a classifier's probabilities (Guo et al. 2017).
-
-Regression inputs are a `tfbnn.predictive.Predictive` or a Gaussian
-`(mean, std)` tuple; classification inputs a `Predictive` or probabilities.
-
-#### References
-
-Kuleshov, V., Fenner, N. and Ermon, S. (2018). Accurate uncertainties for deep
-learning using calibrated regression. ICML.
-
-Lei, J., G'Sell, M., Rinaldo, A., Tibshirani, R. J. and Wasserman, L. (2018).
-Distribution-free predictive inference for regression. JASA 113(523).
-
-Guo, C., Pleiss, G., Sun, Y. and Weinberger, K. Q. (2017). On calibration of
-modern neural networks. ICML.
-"""
+"""The calibrators: quantile recalibration, split-conformal intervals, temperature scaling."""
 
 from __future__ import annotations
 
@@ -34,11 +8,19 @@ import warnings
 
 import numpy as np
 from scipy import optimize, special, stats
-from sklearn.exceptions import NotFittedError
+from sklearn.isotonic import IsotonicRegression
 
 from tfbnn import metrics
-from tfbnn._options import check_option
+from tfbnn.calibration.base import CALIBRATORS, CalibratedPredictive, Calibrator
+from tfbnn.metrics.inputs import class_probs, match_targets, mean_std, probs_and_index
 from tfbnn.predictive import Predictive
+from tfbnn.validation import (
+    check_level,
+    check_option,
+    check_positive,
+    check_probability,
+    finite_array,
+)
 
 # Keeps adjusted levels strictly inside (0, 1), where `Predictive.quantile` is
 # defined. Over-confident models need extreme levels (predictive sd 0.3 against
@@ -46,26 +28,15 @@ from tfbnn.predictive import Predictive
 _LEVEL_EPS = 1e-12
 
 
-def _check_probability(name, value) -> float:
-    value = float(value)
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}")
-    return value
-
-
 def _quantile(y_pred, q):
     if isinstance(y_pred, Predictive):
         return np.asarray(y_pred.quantile(q))
-    mean, std = metrics._mean_std(y_pred, "quantile")
+    mean, std = mean_std(y_pred, "quantile")
     return stats.norm.ppf(q, mean, std)
 
 
-def _require_fitted(obj, attribute):
-    if getattr(obj, attribute) is None:
-        raise NotFittedError(f"This {type(obj).__name__} is not fitted yet; call fit first")
-
-
-class QuantileRecalibrator:
+@CALIBRATORS.register("QuantileRecalibrator")
+class QuantileRecalibrator(Calibrator):
     """Isotonic recalibration of a regression predictive (Kuleshov et al. 2018).
 
     `fit` learns the map `R(p) = P(F(Y) <= p)` from the PIT values `F(y)` of
@@ -85,6 +56,9 @@ class QuantileRecalibrator:
     -1.57 1.51
     """
 
+    calibrates = frozenset({"cdf", "quantile", "interval"})
+    fitted_attribute = "pit_knots_"
+
     def __init__(self):
         self.pit_knots_ = None
         self.freq_knots_ = None
@@ -96,8 +70,6 @@ class QuantileRecalibrator:
             y_pred: a regression `Predictive` or a Gaussian `(mean, std)` tuple.
             y: the held-out targets.
         """
-        from sklearn.isotonic import IsotonicRegression
-
         pit = metrics.pit_values(y, y_pred).reshape(-1)
         if pit.size < 2:
             raise ValueError(f"fit needs at least 2 calibration targets, got {pit.size}")
@@ -116,12 +88,12 @@ class QuantileRecalibrator:
 
     def calibration_map(self, p) -> np.ndarray:
         """`R(p)`: the recalibrated probability of a predictive CDF value `p`."""
-        _require_fitted(self, "pit_knots_")
+        self.check_fitted()
         return np.interp(np.asarray(p, np.float64), self.pit_knots_, self.freq_knots_)
 
     def inverse_map(self, q) -> np.ndarray:
         """`R^{-1}(q) = inf {p : R(p) >= q}` for the piecewise-linear map."""
-        _require_fitted(self, "pit_knots_")
+        self.check_fitted()
         x, fx = np.asarray(self.pit_knots_), np.asarray(self.freq_knots_)
         q = np.asarray(q, np.float64)
         right = np.clip(np.searchsorted(fx, q, side="left"), 1, len(fx) - 1)
@@ -134,62 +106,41 @@ class QuantileRecalibrator:
 
     def cdf(self, y_pred, y) -> np.ndarray:
         """Recalibrated predictive CDF at `y`, `R(F(y))`."""
-        _require_fitted(self, "pit_knots_")
+        self.check_fitted()
         return self.calibration_map(metrics.pit_values(y, y_pred))
 
     def quantile(self, y_pred, q) -> np.ndarray:
         """Recalibrated `q`-quantile: the predictive's quantile at level `R^{-1}(q)`."""
-        q = _check_probability("q", q)
+        q = check_probability("q", q)
         level = float(np.clip(self.inverse_map(q), _LEVEL_EPS, 1.0 - _LEVEL_EPS))
         return _quantile(y_pred, level)
 
     def interval(self, y_pred, level: float = 0.95):
         """Recalibrated central interval `(lower, upper)` at `level`."""
-        tail = (1.0 - _check_probability("level", level)) / 2.0
+        tail = (1.0 - check_level(level)) / 2.0
         return self.quantile(y_pred, tail), self.quantile(y_pred, 1.0 - tail)
 
-    def transform(self, y_pred) -> RecalibratedPredictive:
-        """A recalibrated view of `y_pred` with `cdf`, `quantile` and `interval` methods."""
-        _require_fitted(self, "pit_knots_")
-        return RecalibratedPredictive(self, y_pred)
+    def transform(self, y_pred) -> CalibratedPredictive:
+        """The recalibrated predictive: `y_pred` with this recalibrator's `cdf`, `quantile`
+        and `interval` (see `CalibratedPredictive`)."""
+        return self.calibrated(y_pred)
 
     def get_config(self) -> dict:
         return {"pit_knots": self.pit_knots_, "freq_knots": self.freq_knots_}
 
     @classmethod
     def from_config(cls, config: dict) -> QuantileRecalibrator:
+        """Rebuilds a recalibrator; a ValueError if its knots are not a monotone map of [0, 1]."""
         obj = cls()
         if config.get("pit_knots") is not None:
-            obj.pit_knots_ = [float(v) for v in config["pit_knots"]]
-            obj.freq_knots_ = [float(v) for v in config["freq_knots"]]
+            x = np.asarray([float(v) for v in config["pit_knots"]])
+            fx = np.asarray([float(v) for v in config.get("freq_knots", ())])
+            cls.check_fitted_values(
+                x.shape == fx.shape and x.size >= 2
+                and np.all(np.diff(x) >= 0) and np.all(np.diff(fx) >= 0)
+                and np.all((x >= 0) & (x <= 1) & (fx >= 0) & (fx <= 1)))
+            obj.pit_knots_, obj.freq_knots_ = x.tolist(), fx.tolist()
         return obj
-
-
-class RecalibratedPredictive:
-    """A regression predictive seen through a fitted `QuantileRecalibrator`.
-
-    It has the distributional methods of a `Predictive` (`cdf`, `quantile`,
-    `interval`), so the metrics that use only those accept it. The moments
-    (`mean`, `std`) of the recalibrated distribution are not available.
-    """
-
-    is_classification = False
-
-    def __init__(self, recalibrator: QuantileRecalibrator, y_pred):
-        self.recalibrator = recalibrator
-        self.base = y_pred
-
-    def cdf(self, y) -> np.ndarray:
-        return self.recalibrator.cdf(self.base, y)
-
-    def quantile(self, q) -> np.ndarray:
-        return self.recalibrator.quantile(self.base, q)
-
-    def interval(self, level: float = 0.95):
-        return self.recalibrator.interval(self.base, level)
-
-    def __repr__(self) -> str:
-        return f"RecalibratedPredictive({self.base!r})"
 
 
 class ConformalMethod(enum.StrEnum):
@@ -201,7 +152,8 @@ class ConformalMethod(enum.StrEnum):
     """`|y - mean| / std`: widths follow the model's own predictive std."""
 
 
-class ConformalRegressor:
+@CALIBRATORS.register("ConformalRegressor")
+class ConformalRegressor(Calibrator):
     """Split-conformal prediction intervals around a model's predictive mean.
 
     `fit` stores the nonconformity scores of a held-out calibration set; the
@@ -226,18 +178,21 @@ class ConformalRegressor:
     [1.56 1.56]
     """
 
+    calibrates = frozenset({"interval"})
+    fitted_attribute = "scores_"
+
     def __init__(self, method: str = "absolute"):
         self.method = check_option("method", method, [m.value for m in ConformalMethod])
         self.scores_ = None
 
     def _mean_scale(self, y_pred):
         if isinstance(y_pred, Predictive) or isinstance(y_pred, tuple):
-            mean, std = metrics._mean_std(y_pred, "ConformalRegressor")
+            mean, std = mean_std(y_pred, "ConformalRegressor")
         elif self.method == ConformalMethod.NORMALIZED:
             raise ValueError(
                 "method='normalized' needs a Predictive or a (mean, std) tuple, got an array")
         else:
-            mean, std = metrics._finite("y_pred", y_pred), None
+            mean, std = finite_array("y_pred", y_pred), None
         if self.method == ConformalMethod.ABSOLUTE:
             return mean, np.ones_like(mean)
         return mean, std
@@ -251,14 +206,14 @@ class ConformalRegressor:
             y: the held-out targets.
         """
         mean, scale = self._mean_scale(y_pred)
-        scores = np.abs(metrics._match(y, mean) - mean) / scale
+        scores = np.abs(match_targets(y, mean) - mean) / scale
         self.scores_ = np.sort(scores, axis=0).tolist()
         return self
 
     def score_quantile(self, level: float = 0.95):
         """`s_hat`: the `ceil((n + 1) level)`-th smallest calibration score (per target)."""
-        _require_fitted(self, "scores_")
-        level = _check_probability("level", level)
+        self.check_fitted()
+        level = check_level(level)
         scores = np.asarray(self.scores_, np.float64)
         n = scores.shape[0]
         k = math.ceil((n + 1) * level - 1e-9)  # tolerate (n + 1) * level landing at 95.000001
@@ -282,12 +237,17 @@ class ConformalRegressor:
 
     @classmethod
     def from_config(cls, config: dict) -> ConformalRegressor:
+        """Rebuilds a conformal regressor; a ValueError if its scores are not `(n[, d])`, >= 0."""
         obj = cls(method=config["method"])
-        obj.scores_ = config.get("scores")
+        if config.get("scores") is not None:
+            scores = np.asarray(config["scores"], np.float64)
+            cls.check_fitted_values(scores.ndim in (1, 2) and scores.shape[0] >= 1 and np.all(scores >= 0))
+            obj.scores_ = scores.tolist()
         return obj
 
 
-class TemperatureScaling:
+@CALIBRATORS.register("TemperatureScaling")
+class TemperatureScaling(Calibrator):
     """One temperature `T` that rescales a classifier's log probabilities (Guo et al. 2017).
 
     Calibrated probabilities are `softmax(logits / T)`. For a `Predictive` the
@@ -303,6 +263,9 @@ class TemperatureScaling:
     >>> probs = ts.transform(predictive_test)  # doctest: +SKIP
     """
 
+    calibrates = frozenset({"probs"})
+    fitted_attribute = "temperature_"
+
     def __init__(self):
         self.temperature_ = None
 
@@ -313,11 +276,11 @@ class TemperatureScaling:
                 raise ValueError("TemperatureScaling needs a classification predictive")
             return np.log(np.maximum(y_pred.probs, 1e-300))
         if from_logits:
-            logits = metrics._finite("y_pred", y_pred)
+            logits = finite_array("y_pred", y_pred)
             if logits.ndim != 2 or logits.shape[1] < 2:
                 raise ValueError(f"logits must have shape (B, K), got {logits.shape}")
             return special.log_softmax(logits, axis=1)
-        return np.log(np.maximum(metrics._class_probs(y_pred), 1e-300))
+        return np.log(np.maximum(class_probs(y_pred), 1e-300))
 
     def fit(self, y_pred, y, *, from_logits: bool = False) -> TemperatureScaling:
         """Fits the temperature on held-out predictions and labels.
@@ -330,7 +293,7 @@ class TemperatureScaling:
         """
         log_p = self._log_probs(y_pred, from_logits)
         target = y_pred if isinstance(y_pred, Predictive) else np.exp(log_p)
-        _, index = metrics._probs_and_index(y, target)
+        _, index = probs_and_index(y, target)
         rows = np.arange(len(index))
 
         def mean_nll(log_t):
@@ -344,7 +307,7 @@ class TemperatureScaling:
 
     def transform(self, y_pred, *, from_logits: bool = False) -> np.ndarray:
         """Temperature-scaled class probabilities `(B, K)`."""
-        _require_fitted(self, "temperature_")
+        self.check_fitted()
         log_p = self._log_probs(y_pred, from_logits)
         return special.softmax(log_p / self.temperature_, axis=1)
 
@@ -353,7 +316,8 @@ class TemperatureScaling:
 
     @classmethod
     def from_config(cls, config: dict) -> TemperatureScaling:
+        """Rebuilds a temperature scaling; a ValueError unless the temperature is positive."""
         obj = cls()
         if config.get("temperature") is not None:
-            obj.temperature_ = float(config["temperature"])
+            obj.temperature_ = check_positive("temperature", config["temperature"])
         return obj
