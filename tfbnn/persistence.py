@@ -14,7 +14,6 @@ only when complete, so an interrupted save never destroys a model that was there
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from tfbnn import inference as inference_lib
 from tfbnn import likelihoods, priors
 from tfbnn._options import Registry
 from tfbnn.calibration import calibration_method, deserialize_calibrator, serialize_calibrator
+from tfbnn.version import __version__
 
 FORMAT = "tfbnn-estimator"
 FORMAT_VERSION = 1
@@ -44,10 +44,6 @@ ESTIMATORS = Registry("estimator")
 # Fitted attributes, by how they are stored.
 _ARRAY_STATE = ("x_mean_", "x_scale_", "y_shift_", "y_scale_")
 _PLAIN_STATE = ("n_features_in_", "n_targets_", "y_ndim_", "history_")
-
-
-def _tfbnn_version() -> str:
-    return importlib.metadata.version("tfbnn")
 
 
 class ModelFileError(ValueError):
@@ -125,7 +121,7 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "tfbnn_version": _tfbnn_version(),
+        "tfbnn_version": __version__,
         "estimator": type(estimator).__name__,
         "params": {k: _jsonable(v) for k, v in estimator.get_params().items()},
         "state": state,
@@ -170,7 +166,7 @@ def _read_config(path: Path) -> dict:
     if version != FORMAT_VERSION or isinstance(version, bool):
         raise ModelFileError(
             f"{config_file} has format version {version!r}; this tfbnn "
-            f"({_tfbnn_version()}) reads version {FORMAT_VERSION} only"
+            f"({__version__}) reads version {FORMAT_VERSION} only"
         )
     return config
 

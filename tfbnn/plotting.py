@@ -14,6 +14,7 @@ import numpy as np
 from scipy import stats
 
 from tfbnn import metrics
+from tfbnn.metrics.inputs import predictive_targets
 from tfbnn.predictive import Predictive
 from tfbnn.validation import check_level
 
@@ -206,7 +207,7 @@ def plot_predicted_vs_true(y_true, predictive, *, level=0.95, ax=None):
         ax: matplotlib axes; a new figure when None.
     """
     predictive = _regression_predictive(predictive, "plot_predicted_vs_true")
-    y = metrics._predictive_y(y_true, predictive).reshape(-1)
+    y = predictive_targets(y_true, predictive).reshape(-1)
     mean = np.asarray(predictive.mean).reshape(-1)
     lower, upper = (np.asarray(b).reshape(-1) for b in predictive.interval(level))
     ax = _axes(ax)
