@@ -96,7 +96,7 @@ def test_classifier_on_iris(tmp_path):
 @pytest.mark.parametrize("options, message", [
     ({"n_members": 0}, r"n_members must be an integer >= 1, got 0"),
     ({"n_members": 2.5}, r"n_members must be an integer >= 1, got 2.5"),
-    ({"adversarial_epsilon": 0}, r"adversarial_epsilon must be in \(0.0, inf\), got 0"),
+    ({"adversarial_epsilon": 0}, r"adversarial_epsilon must be a positive finite number, got 0"),
     ({"adversarial": True}, r"Invalid inference_options for inference='ensemble'"),
     ({"threads": 0}, r"threads must be 'auto' or an integer >= 1, got 0"),
 ])

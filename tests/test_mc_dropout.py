@@ -127,9 +127,9 @@ def test_classifier_on_breast_cancer(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"dropout_rate": 0.0}, r"dropout_rate must be in \(0.0, 1.0\), got 0.0"),
-    ({"dropout_rate": 1.5}, r"dropout_rate must be in \(0.0, 1.0\), got 1.5"),
-    ({"length_scale": -1}, r"length_scale must be in \(0.0, inf\), got -1"),
+    ({"dropout_rate": 0.0}, r"dropout_rate must be strictly between 0 and 1, got 0.0"),
+    ({"dropout_rate": 1.5}, r"dropout_rate must be strictly between 0 and 1, got 1.5"),
+    ({"length_scale": -1}, r"length_scale must be a positive finite number, got -1"),
     ({"length_scale": "big"}, r"length_scale must be a number, got 'big'"),
     ({"tau": 1.0}, r"Invalid inference_options for inference='mc_dropout'"),
 ])
