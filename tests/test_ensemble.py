@@ -16,9 +16,9 @@ from tfbnn.inference.ensemble import DeepEnsemble
 
 @pytest.fixture(scope="module")
 def gap_ensemble():
-    x, y = gap_data()
-    model = tfbnn.BayesianRegressor(hidden_units=(50, 50), inference="ensemble", epochs=200,
-                                    random_state=0).fit(x, y)
+    x, y = gap_data(64)
+    model = tfbnn.BayesianRegressor(hidden_units=(32, 32), inference="ensemble", epochs=500,
+                                    learning_rate=5e-3, random_state=0).fit(x, y)
     return x, y, model
 
 

@@ -84,10 +84,10 @@ def test_weight_decay_is_the_papers():
 
 @pytest.fixture(scope="module")
 def gap_dropout():
-    x, y = gap_data()
+    x, y = gap_data(64)
     model = tfbnn.BayesianRegressor(
-        hidden_units=(50, 50), inference="mc_dropout",
-        inference_options={"input_dropout": False}, epochs=100, random_state=0).fit(x, y)
+        hidden_units=(32, 32), inference="mc_dropout", inference_options={"input_dropout": False},
+        epochs=500, learning_rate=5e-3, random_state=0).fit(x, y)
     return x, y, model
 
 

@@ -53,10 +53,10 @@ def test_draws_have_the_swag_covariance(max_rank):
 
 @pytest.fixture(scope="module")
 def gap_swag():
-    x, y = gap_data()
+    x, y = gap_data(64)
     model = tfbnn.BayesianRegressor(
-        hidden_units=(50, 50), inference="swag", inference_options={"swag_epochs": 40},
-        epochs=200, random_state=0).fit(x, y)
+        hidden_units=(32, 32), inference="swag", inference_options={"swag_epochs": 20},
+        epochs=500, learning_rate=5e-3, random_state=0).fit(x, y)
     return x, y, model
 
 
@@ -64,8 +64,8 @@ def test_collects_one_iterate_per_epoch_after_the_burn_in(gap_swag):
     _, _, model = gap_swag
     moments = model.inference_.moments_
     assert len(moments) == 5  # the default n_models
-    assert all(m.n == 40 and len(m.deviations) == 20 for m in moments)
-    assert len(model.history_["nll"]) == 240
+    assert all(m.n == 20 and len(m.deviations) == 20 for m in moments)
+    assert len(model.history_["nll"]) == 520
     # Different initialisations and data orders: five different means.
     assert len({tuple(np.round(m.mean[:5], 6)) for m in moments}) == 5
 
@@ -79,7 +79,7 @@ def test_draws_are_shared_out_among_the_models(gap_swag):
 
 def test_epistemic_variance_is_larger_in_the_gap(gap_swag):
     # A single SWAG Gaussian is not reliably wider here (see the SWAG class docs);
-    # the mixture over five networks is (ratio 3.6-45 over seeds 0-6).
+    # the mixture over five networks is (ratio 2.6-5.8 over seeds 0-2).
     x, y, model = gap_swag
     assert gap_ratio(model, x) > 1.5
     assert model.score(x, y) > 0.9
