@@ -12,6 +12,10 @@ for each, and their ratios. Then times `predict_distribution` with 1000 posterio
 draws against a 1000-iteration Python loop of model calls on the same model.
 
     .venv/bin/python benchmarks/bench_core.py --splits 5
+
+With `--optimizer NAME` (any Keras optimizer name, e.g. "sgd", "rmsprop"), it also
+times `tfbnn.train` of the same network on split 0 with that optimizer at
+`--learning-rate`, next to the default Adam, and prints one more line.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import tensorflow_probability as tfp  # noqa: E402
 import tf_keras  # noqa: E402
 
 import tfbnn  # noqa: E402
+from tfbnn import likelihoods, models  # noqa: E402
 from tfbnn.data.uci import load_uci  # noqa: E402
 
 tfd = tfp.distributions
@@ -111,10 +116,32 @@ def time_prediction(estimator, x, n=1000):
     return t_vec, t_loop
 
 
+def time_optimizer(data, optimizer, learning_rate):
+    """Warm `tfbnn.train` seconds of the protocol network on split 0: `optimizer` and Adam."""
+    x_tr, y_tr, _, _ = data.split(0)
+    xs = ((x_tr - x_tr.mean(0)) / np.where(x_tr.std(0) == 0, 1, x_tr.std(0))).astype("float32")
+    ys = ((y_tr - y_tr.mean()) / y_tr.std()).astype("float32")[:, None]
+    likelihood = likelihoods.Gaussian(trainable=True)
+    seconds = {}
+    for name, rate in ((optimizer, learning_rate), ("adam", LR)):
+        for _ in range(2):  # the first call compiles; time the second
+            model = models.bayesian_mlp(xs.shape[1], likelihood, hidden_units=(UNITS,),
+                                        kl_weight=1 / len(xs), seed=0)
+            start = time.perf_counter()
+            tfbnn.train(model, likelihood, xs, ys, epochs=EPOCHS, batch_size=BATCH,
+                        optimizer=name, learning_rate=rate, seed=0, verbose=0)
+            seconds[name] = time.perf_counter() - start
+    return seconds[optimizer], seconds["adam"]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--splits", type=int, default=5, help="boston splits to run (>= 5)")
     parser.add_argument("--data-dir", default=None, help="UCI folder (default: $TFBNN_UCI_DIR)")
+    parser.add_argument("--optimizer", default=None,
+                        help="also time tfbnn.train with this Keras optimizer (e.g. sgd)")
+    parser.add_argument("--learning-rate", type=float, default=LR,
+                        help="the --optimizer's learning rate")
     args = parser.parse_args(argv)
     data = load_uci("boston", args.data_dir)
     print(f"boston, {args.splits} splits, {EPOCHS} epochs, batch {BATCH}, {UNITS} ReLU units; "
@@ -139,6 +166,10 @@ def main(argv=None):
     t_vec, t_loop = time_prediction(estimator, x_te)
     print(f"predict_distribution, 1000 draws at {len(x_te)} inputs: {t_vec:.3f} s vectorised vs "
           f"{t_loop:.3f} s Python loop of model calls: {t_loop / t_vec:.1f}x")
+    if args.optimizer is not None:
+        t_opt, t_adam = time_optimizer(data, args.optimizer, args.learning_rate)
+        print(f"tfbnn.train on split 0, optimizer={args.optimizer!r} (learning rate "
+              f"{args.learning_rate:g}): {t_opt:.2f} s vs Adam {t_adam:.2f} s")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ def test_map_equals_one_keras_call_per_parameter_vector(likelihood, per_member_i
     model = models.mlp(3, likelihood.n_network_outputs(1), hidden_units=(5, 4), seed=0,
                        output_layers=likelihood.output_layers(1))
     functional = FunctionalModel(model)
-    assert functional._batchable  # the batched-product path, not vectorized_map
+    assert functional.is_dense_stack  # the batched-product path, not vectorized_map
     rng = np.random.default_rng(0)
     thetas = rng.normal(size=(3, functional.size)).astype(np.float32)
     x = rng.normal(size=(3, 7, 3) if per_member_inputs else (7, 3)).astype(np.float32)

@@ -349,7 +349,7 @@ def test_weight_samples_validates_and_nests():
     from tfbnn.layers.sampling import current_weight_samples
 
     for bad in (0, -2, 2.5, True, "3"):
-        with pytest.raises(ValueError, match=f"n_samples must be a positive integer, got {bad!r}"):
+        with pytest.raises(ValueError, match=f"n_samples must be an integer >= 1, got {bad!r}"):
             with weight_samples(bad):
                 pass
     assert current_weight_samples() is None
@@ -367,10 +367,10 @@ def test_weight_samples_validates_and_nests():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"units": 0}, "units must be a positive integer, got 0"),
-        ({"units": -3}, "units must be a positive integer, got -3"),
-        ({"units": 2.5}, "units must be a positive integer, got 2.5"),
-        ({"units": True}, "units must be a positive integer, got True"),
+        ({"units": 0}, "units must be an integer >= 1, got 0"),
+        ({"units": -3}, "units must be an integer >= 1, got -3"),
+        ({"units": 2.5}, "units must be an integer >= 1, got 2.5"),
+        ({"units": True}, "units must be an integer >= 1, got True"),
         ({"units": 2, "kl_weight": -0.5}, r"kl_weight must be .*got -0.5"),
         ({"units": 2, "kl_weight": math.nan}, r"kl_weight must be .*got nan"),
         ({"units": 2, "posterior_scale_init": 0.0}, r"posterior_scale_init .*got 0.0"),

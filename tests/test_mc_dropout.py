@@ -84,10 +84,10 @@ def test_weight_decay_is_the_papers():
 
 @pytest.fixture(scope="module")
 def gap_dropout():
-    x, y = gap_data()
+    x, y = gap_data(64)
     model = tfbnn.BayesianRegressor(
-        hidden_units=(50, 50), inference="mc_dropout",
-        inference_options={"input_dropout": False}, epochs=100, random_state=0).fit(x, y)
+        hidden_units=(32, 32), inference="mc_dropout", inference_options={"input_dropout": False},
+        epochs=500, learning_rate=5e-3, random_state=0).fit(x, y)
     return x, y, model
 
 
@@ -97,18 +97,14 @@ def test_epistemic_variance_is_larger_in_the_gap(gap_dropout):
     assert model.score(x, y) > 0.9
 
 
-def test_estimator_save_load_round_trip(gap_dropout, tmp_path):
+def test_without_a_random_state_every_prediction_draws_fresh_masks(gap_dropout):
     x, _, model = gap_dropout
-    mean, std = model.predict(x, return_std=True)
-    model.save(tmp_path / "dropout")
-    loaded = tfbnn.load(tmp_path / "dropout")
-    assert loaded.inference_.get_config() == model.inference_.get_config()
-    mean2, std2 = loaded.predict(x, return_std=True)
-    np.testing.assert_allclose(mean2, mean, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(std2, std, rtol=1e-5, atol=1e-6)
-    # Without a random_state every prediction draws fresh masks.
-    loaded.set_params(random_state=None)
-    assert not np.allclose(loaded.predict(x[:5]), loaded.predict(x[:5]))
+    np.testing.assert_array_equal(model.predict(x[:5]), model.predict(x[:5]))
+    model.set_params(random_state=None)
+    try:
+        assert not np.allclose(model.predict(x[:5]), model.predict(x[:5]))
+    finally:
+        model.set_params(random_state=0)
 
 
 def test_classifier_on_breast_cancer(tmp_path):
@@ -127,11 +123,10 @@ def test_classifier_on_breast_cancer(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"dropout_rate": 0.0}, r"dropout_rate must be in \(0.0, 1.0\), got 0.0"),
-    ({"dropout_rate": 1.5}, r"dropout_rate must be in \(0.0, 1.0\), got 1.5"),
-    ({"length_scale": -1}, r"length_scale must be in \(0.0, inf\), got -1"),
+    ({"dropout_rate": 0.0}, r"dropout_rate must be strictly between 0 and 1, got 0.0"),
+    ({"dropout_rate": 1.5}, r"dropout_rate must be strictly between 0 and 1, got 1.5"),
+    ({"length_scale": -1}, r"length_scale must be a positive finite number, got -1"),
     ({"length_scale": "big"}, r"length_scale must be a number, got 'big'"),
-    ({"tau": 1.0}, r"Invalid inference_options for inference='mc_dropout'"),
 ])
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):

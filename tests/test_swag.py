@@ -4,8 +4,6 @@ a data gap, behind the estimators and persistence, and strict about its options.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -55,10 +53,10 @@ def test_draws_have_the_swag_covariance(max_rank):
 
 @pytest.fixture(scope="module")
 def gap_swag():
-    x, y = gap_data()
+    x, y = gap_data(64)
     model = tfbnn.BayesianRegressor(
-        hidden_units=(50, 50), inference="swag", inference_options={"swag_epochs": 40},
-        epochs=200, random_state=0).fit(x, y)
+        hidden_units=(32, 32), inference="swag", inference_options={"swag_epochs": 20},
+        epochs=500, learning_rate=5e-3, random_state=0).fit(x, y)
     return x, y, model
 
 
@@ -66,8 +64,8 @@ def test_collects_one_iterate_per_epoch_after_the_burn_in(gap_swag):
     _, _, model = gap_swag
     moments = model.inference_.moments_
     assert len(moments) == 5  # the default n_models
-    assert all(m.n == 40 and len(m.deviations) == 20 for m in moments)
-    assert len(model.history_["nll"]) == 240
+    assert all(m.n == 20 and len(m.deviations) == 20 for m in moments)
+    assert len(model.history_["nll"]) == 520
     # Different initialisations and data orders: five different means.
     assert len({tuple(np.round(m.mean[:5], 6)) for m in moments}) == 5
 
@@ -81,22 +79,10 @@ def test_draws_are_shared_out_among_the_models(gap_swag):
 
 def test_epistemic_variance_is_larger_in_the_gap(gap_swag):
     # A single SWAG Gaussian is not reliably wider here (see the SWAG class docs);
-    # the mixture over five networks is (ratio 3.6-45 over seeds 0-6).
+    # the mixture over five networks is (ratio 2.6-5.8 over seeds 0-2).
     x, y, model = gap_swag
     assert gap_ratio(model, x) > 1.5
     assert model.score(x, y) > 0.9
-
-
-def test_estimator_save_load_round_trip(gap_swag, tmp_path):
-    x, _, model = gap_swag
-    mean, std = model.predict(x, return_std=True)
-    model.save(tmp_path / "swag")
-    assert (tmp_path / "swag" / "inference" / "swag.npz").exists()
-    loaded = tfbnn.load(tmp_path / "swag")
-    assert loaded.inference_.get_config() == model.inference_.get_config()
-    mean2, std2 = loaded.predict(x, return_std=True)
-    np.testing.assert_allclose(mean2, mean, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(std2, std, rtol=1e-5, atol=1e-6)
 
 
 def test_classifier_on_iris(tmp_path):
@@ -129,9 +115,8 @@ def test_validation_is_reported_in_both_phases():
     ({"swag_epochs": 1}, r"swag_epochs must be an integer >= 2, got 1"),
     ({"max_rank": -1}, r"max_rank must be an integer >= 0, got -1"),
     ({"burn_in": 1.5}, r"burn_in must be an integer >= 0, got 1.5"),
-    ({"swag_learning_rate": 0}, r"swag_learning_rate must be in \(0.0, inf\), got 0"),
+    ({"swag_learning_rate": 0}, r"swag_learning_rate must be a positive finite number, got 0"),
     ({"n_models": 0}, r"n_models must be an integer >= 1, got 0"),
-    ({"rank": 5}, r"Invalid inference_options for inference='swag'"),
 ])
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
@@ -139,7 +124,7 @@ def test_bad_options_are_refused(options, message):
             np.zeros((4, 1)), np.arange(4.0))
 
 
-def test_single_model_swag_and_its_older_files(tmp_path):
+def test_single_model_swag_saves_one_gaussian(tmp_path):
     x, y = gap_data(40)
     model = tfbnn.BayesianRegressor(
         hidden_units=(4,), inference="swag",
@@ -148,16 +133,8 @@ def test_single_model_swag_and_its_older_files(tmp_path):
         validation_fraction=0.25, patience=5, random_state=0).fit(x, y)
     assert len(model.inference_.moments_) == 1
     model.save(tmp_path / "one")
-    # A model saved before n_models existed: one model's arrays, unstacked, and no
-    # n_models in its config.
-    path = tmp_path / "one" / "inference" / "swag.npz"
-    with np.load(path) as data:
-        arrays = {k: data[k][0] for k in data.files}
-    np.savez(path, **arrays)
-    config_file = tmp_path / "one" / "tfbnn.json"
-    config = json.loads(config_file.read_text())
-    del config["inference"]["config"]["n_models"]
-    config_file.write_text(json.dumps(config))
+    with np.load(tmp_path / "one" / "inference" / "swag.npz") as data:
+        assert data["mean"].shape[0] == 1  # stacked over models, like MultiSWAG's
     loaded = tfbnn.load(tmp_path / "one")
     assert loaded.inference_.n_models == 1
     np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-5, atol=1e-6)

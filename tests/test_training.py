@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfbnn import likelihoods, models, training
+from tfbnn import compiled, likelihoods, models, training
+from tfbnn.functional import FunctionalModel
 from tfbnn.layers import variational_layers
-from tfbnn.training import NonFiniteLossError, runner_for, train
+from tfbnn.training import NonFiniteLossError, loop, runner_for, train
 
 LIKELIHOOD = likelihoods.Gaussian(trainable=True)
 N = 64
@@ -91,10 +92,16 @@ def test_progress_bar_is_shown_only_when_verbose(capsys):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"epochs": 0}, "epochs must be >= 1, got 0"),
-        ({"epochs": 2, "batch_size": 0}, "batch_size must be >= 1, got 0"),
-        ({"epochs": 2, "learning_rate": 0.0}, "learning_rate must be a positive number, got 0.0"),
+        ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+        ({"epochs": 2.5}, "epochs must be an integer >= 1, got 2.5"),
+        ({"epochs": 2, "batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+        ({"epochs": 2, "learning_rate": 0.0},
+         "learning_rate must be a positive finite number, got 0.0"),
         ({"epochs": 2, "learning_rate": float("nan")}, "learning_rate must be .*got nan"),
+        ({"epochs": 2, "optimizer": "adamm"}, "Unknown optimizer='adamm'"),
+        ({"epochs": 2, "learning_rate": 0.1, "optimizer": keras.optimizers.SGD(
+            keras.optimizers.schedules.ExponentialDecay(0.1, 1, 0.5))},
+         "learning_rate=0.1 cannot replace the learning-rate schedule of the given SGD"),
     ],
 )
 def test_invalid_settings_raise(kwargs, message):
@@ -108,7 +115,7 @@ def test_invalid_settings_raise(kwargs, message):
 
 @pytest.mark.parametrize("steps", [1, 3, 16, 250, 999, 1000, 1001, 5000])
 def test_epochs_per_call_is_about_a_thousand_steps(steps):
-    k = training._epochs_per_call(steps)
+    k = loop.epochs_per_call(steps)
     assert k >= 1
     assert k == 1 or k * steps <= 1000
     assert (k + 1) * steps > 1000  # the most epochs within the budget
@@ -132,7 +139,7 @@ def test_chunked_epochs_give_the_same_result_as_one_epoch_per_call(monkeypatch):
     recorder = _RecordWeights()
     h1 = train(per_epoch, LIKELIHOOD, x, y, epochs=6, batch_size=16, seed=3, verbose=0,
                callbacks=[recorder], jit_compile=False)
-    monkeypatch.setattr(training, "_epochs_per_call", lambda *args, **kwargs: 4)
+    monkeypatch.setattr(loop, "epochs_per_call", lambda *args, **kwargs: 4)
     h2 = train(chunked, LIKELIHOOD, x, y, epochs=6, batch_size=16, seed=3, verbose=0,
                jit_compile=False)
     assert len(recorder.weights) == 6 and len(h2.loss) == 6
@@ -205,7 +212,7 @@ def test_non_finite_loss_error_is_a_floating_point_error():
 # -- compiled code is shared across models of one architecture -------------------------------
 
 
-def test_runner_is_reused_across_models_of_the_same_architecture(monkeypatch):
+def test_runner_is_reused_across_models_of_the_same_architecture():
     x, y = _data()
     first, second, twin = _model(seed=1), _model(seed=2), _model(seed=2)
     runner = runner_for(first, LIKELIHOOD, 16, jit_compile=False)
@@ -222,10 +229,10 @@ def test_runner_is_reused_across_models_of_the_same_architecture(monkeypatch):
 
     # The shared runner (built from `first`) trains `second` exactly as a runner
     # built from `second`'s twin trains the twin.
-    monkeypatch.setattr(training, "_RUNNERS", {})
+    compiled.clear_cache()
     h_own = train(twin, LIKELIHOOD, x, y, epochs=3, batch_size=16, seed=0, verbose=0,
                   jit_compile=False)
-    assert training._RUNNERS[next(iter(training._RUNNERS))] is not runner
+    assert runner_for(twin, LIKELIHOOD, 16, jit_compile=False) is not runner
     np.testing.assert_allclose(h_shared.loss, h_own.loss, rtol=1e-6)
     for a, b in zip(_weights(second), _weights(twin), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
@@ -254,7 +261,7 @@ def test_adversarial_inputs_step_along_the_sign_of_the_input_gradient():
     xb = tf.constant(rng.normal(size=(4, 3)), tf.float32)
     yb = tf.constant(rng.normal(size=(4, 1)), tf.float32)
     epsilon = tf.constant([0.1, 0.2, 0.0])
-    x_adv = runner._adversarial_inputs(theta, runner.functional.get_state(), xb, yb, epsilon)
+    x_adv = runner.adversarial_inputs(theta, runner.functional.get_state(), xb, yb, epsilon)
     w, b = (v.numpy() for v in model.weights)
     residual = xb.numpy() @ w + b - yb.numpy()
     expected = xb.numpy() + epsilon.numpy() * np.sign(residual * w[:, 0])
@@ -341,13 +348,96 @@ def test_each_member_stops_early_on_its_own_validation_nll_and_keeps_its_best_we
                     epoch_hook=lambda epoch, theta: snapshots.append(theta.numpy().copy()))
     thetas = np.stack(snapshots)  # (epochs run, M, P)
     runner = runner_for(members[0], LIKELIHOOD, 16, jit_compile=False, n_members=2)
-    state = training.FunctionalModel(members[0]).get_state()
+    state = FunctionalModel(members[0]).get_state()
     member_nll = np.stack([runner.val_nll(tf.constant(x_val), tf.constant(y_val),
                                           tf.constant(t), state)[1].numpy() for t in thetas])
     best = np.argmin(member_nll, axis=0)  # each member's best epoch
     # Training ran until the last member to peak had waited 3 epochs.
     assert history.stopped_epoch == len(thetas) == best.max() + 1 + 3 < 200
-    final = np.stack([training.FunctionalModel(m).get_params().numpy() for m in members])
+    final = np.stack([FunctionalModel(m).get_params().numpy() for m in members])
     np.testing.assert_array_equal(final, thetas[best, np.arange(3)])
     # Each member's own validation NLL decides: their best epochs differ (9, 7, 6 here).
     assert len(set(best.tolist())) == 3
+
+
+# -- any Keras optimizer ------------------------------------------------------------------------
+
+
+def _linear(seed=0):
+    """A linear model under a unit-scale Gaussian: nll = (y - x w - b)^2 / 2 + const."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
+        1, kernel_initializer=keras.initializers.GlorotUniform(seed))])
+    return model, likelihoods.Gaussian(scale=1.0)
+
+
+def _full_batch_steps(model, x, y, steps, update):
+    """NumPy gradient descent on the mean nll over all rows: `update(t, params, grads)`."""
+    w, b = (v.numpy().astype(np.float64) for v in model.weights)
+    for t in range(1, steps + 1):
+        residual = x @ w + b - y  # d nll / d prediction, per row
+        w, b = update(t, [w, b], [x.T @ residual / len(x), residual.mean(axis=0)])
+    return w, b
+
+
+def test_default_adam_follows_its_update_rule_across_chunks(monkeypatch):
+    # One full-batch step per epoch, 7 epochs in chunks of 3 + 3 + 1: Adam's moments and
+    # step count carry over between compiled calls.
+    x, y = _data()
+    model, likelihood = _linear()
+    moments = {}
+
+    def adam(t, params, grads, lr=0.01, b1=0.9, b2=0.999):
+        out = []
+        for i, (p, g) in enumerate(zip(params, grads)):
+            m, v = moments.get(i, (0.0, 0.0))
+            m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+            moments[i] = m, v
+            out.append(p - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + 1e-7))
+        return out
+
+    expected = _full_batch_steps(model, x, y, 7, adam)
+    monkeypatch.setattr(loop, "epochs_per_call", lambda *args, **kwargs: 3)
+    train(model, likelihood, x, y, epochs=7, batch_size=N, learning_rate=0.01, seed=0,
+          verbose=0, jit_compile=False)
+    for variable, value in zip(model.weights, expected, strict=True):
+        np.testing.assert_allclose(variable.numpy(), value, rtol=1e-4, atol=1e-6)
+
+
+def test_sgd_with_a_schedule_takes_the_scheduled_steps():
+    x, y = _data()
+    model, likelihood = _linear()
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.5, decay_steps=1, decay_rate=0.5)
+    expected = _full_batch_steps(model, x, y, 4, lambda t, params, grads: [
+        p - 0.5 * 0.5 ** (t - 1) * g for p, g in zip(params, grads)])
+    train(model, likelihood, x, y, epochs=4, batch_size=N, optimizer=keras.optimizers.SGD(
+        schedule), seed=0, verbose=0, jit_compile=False)
+    for variable, value in zip(model.weights, expected, strict=True):
+        np.testing.assert_allclose(variable.numpy(), value, rtol=1e-5, atol=1e-6)
+
+
+def test_an_optimizer_by_name_takes_the_learning_rate():
+    x, y = _data()
+    model, likelihood = _linear()
+    expected = _full_batch_steps(model, x, y, 3, lambda t, params, grads: [
+        p - 0.2 * g for p, g in zip(params, grads)])
+    user = keras.optimizers.SGD(0.2)
+    train(model, likelihood, x, y, epochs=3, batch_size=N, optimizer=user, seed=0, verbose=0,
+          jit_compile=False)
+    for variable, value in zip(model.weights, expected, strict=True):
+        np.testing.assert_allclose(variable.numpy(), value, rtol=1e-5, atol=1e-6)
+    assert int(user.iterations.numpy()) == 0  # the user's instance is left alone
+    twin, _ = _linear()
+    train(twin, likelihood, x, y, epochs=3, batch_size=N, optimizer="sgd", learning_rate=0.2,
+          seed=0, verbose=0, jit_compile=False)
+    for a, b in zip(model.weights, twin.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+
+
+def test_one_program_serves_every_constant_learning_rate():
+    model = _model()
+    runner = runner_for(model, LIKELIHOOD, 16, jit_compile=False,
+                        optimizer=keras.optimizers.Adam(0.1))
+    assert runner_for(model, LIKELIHOOD, 16, jit_compile=False, optimizer="adam") is runner
+    assert runner_for(model, LIKELIHOOD, 16, jit_compile=False, optimizer="sgd") is not runner
+    assert runner_for(model, LIKELIHOOD, 16, jit_compile=False,
+                      optimizer=keras.optimizers.Adam(0.1, beta_1=0.5)) is not runner

@@ -15,7 +15,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-#: Dense layers at most this wide run per member as one matrix-vector product per unit.
+from tfbnn.layers.heads import LearnedScale
+
+#: Dense layers at most this wide run per member as one matrix-vector product per unit
+#: (XLA's CPU batched matrix product is slow for outputs one or two units wide).
 NARROW_UNITS = 4
 
 
@@ -64,9 +67,10 @@ class FunctionalModel:
     # -- evaluation ---------------------------------------------------------------
 
     @property
-    def _batchable(self) -> bool:
-        """Whether the model is a plain stack of Dense layers (and a LearnedScale head)."""
-        from tfbnn.layers.heads import LearnedScale
+    def is_dense_stack(self) -> bool:
+        """Whether the model is a `keras.Sequential` of plain Dense layers (no
+        regularizer, no LoRA), optionally ending in a `LearnedScale` head: then `map`
+        evaluates many parameter vectors as batched matrix products."""
 
         def plain(layer):
             if isinstance(layer, LearnedScale):
@@ -80,13 +84,13 @@ class FunctionalModel:
         return isinstance(self.model, keras.Sequential) and all(plain(layer) for layer in layers)
 
     def _batched_dense(self, thetas, x):
-        # XLA compiles `vectorized_map` of a Keras call over per-member inputs
-        # pathologically slowly; batched products are the same maths, fast. Inputs
-        # shared by all members (posterior draws, MCMC chains) go through the first
-        # layer as one (B, n) x (n, M * units) product and stay batch-major, (B, M, .),
-        # which halved the time of a 1- or 4-chain NUTS gradient on boston.
-        from tfbnn.layers.heads import LearnedScale
+        """`map` of a dense stack as batched matrix products (the maths of
+        `vectorized_map` over a Keras call, which XLA compiles slowly).
 
+        Inputs shared by all members (posterior draws, MCMC chains) go through the
+        first layer as one `(B, n) x (n, M * units)` product and stay batch-major,
+        `(B, M, .)`; per-member inputs stay member-major, `(M, B, .)`.
+        """
         values = iter(self.unflatten(thetas))
         shared = x.shape.rank == 2
         per_member = (lambda v: v[tf.newaxis]) if shared else (lambda v: v[:, tf.newaxis, :])
@@ -103,10 +107,7 @@ class FunctionalModel:
                 wide = tf.reshape(tf.transpose(kernel, [1, 0, 2]), [n_in, m * n_out])
                 h = tf.reshape(tf.matmul(h, wide), [tf.shape(h)[0], m, n_out])
             elif not shared and layer.units <= NARROW_UNITS:
-                # XLA's CPU batched product with a 1- or 2-wide output (a regression
-                # head) was the slowest op of an ensemble's step: one matrix-vector
-                # product per unit took an ensemble of 5 heteroscedastic members from
-                # 73 to 34-42 us per step.
+                # A narrow output (a regression head): one matrix-vector product per unit.
                 h = tf.stack([tf.einsum("mbi,mi->mb", h, kernel[..., j])
                               for j in range(layer.units)], axis=-1)
             else:
@@ -134,7 +135,7 @@ class FunctionalModel:
         batched matrix products; other models through `tf.vectorized_map`, with the
         state (seed generators) shared and not advanced.
         """
-        if self._batchable:
+        if self.is_dense_stack:
             return self._batched_dense(thetas, x)
         state = self.get_state() if state is None else list(state)
         if x.shape.rank == thetas.shape.rank + 1:

@@ -6,12 +6,12 @@ import inspect
 
 import keras
 
-from tfbnn._options import check_option
 from tfbnn.layers.variational import (
     DenseFlipout,
     DenseLocalReparameterization,
     DenseReparameterization,
 )
+from tfbnn.validation import check_option
 
 #: Gradient estimators of the variational layers, by the names TFP users know.
 VARIATIONAL_LAYERS = {

@@ -22,6 +22,8 @@ import keras
 import tensorflow as tf
 from keras.src.optimizers.base_optimizer import BaseOptimizer
 
+from tfbnn.validation import check_positive
+
 #: The optimizer the training loops use when none is given.
 DEFAULT_OPTIMIZER = "adam"
 
@@ -41,15 +43,44 @@ class _StatelessUpdates:
 
 def get(optimizer=None, learning_rate=None) -> keras.optimizers.Optimizer:
     """A Keras optimizer from an instance, a name ("adam", "sgd", ...), a config dict or
-    None (Adam). `learning_rate`, if given, replaces a name's default rate."""
+    None (Adam).
+
+    Args:
+        optimizer: what to build the optimizer from. An instance is returned as it
+            is unless `learning_rate` is given.
+        learning_rate: if given, a positive constant step size that replaces the
+            optimizer's (for an instance, in a copy: the instance is left alone).
+
+    Raises:
+        ValueError: an unknown optimizer, a bad `learning_rate`, or a
+            `learning_rate` given with an optimizer that has a schedule.
+    """
     if optimizer is None:
         optimizer = DEFAULT_OPTIMIZER
+    if learning_rate is not None:
+        learning_rate = check_positive("learning_rate", learning_rate)
     if isinstance(optimizer, str) and learning_rate is not None:
         optimizer = {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+        learning_rate = None
     try:
-        return keras.optimizers.get(optimizer)
+        optimizer = keras.optimizers.get(optimizer)
     except ValueError as err:
         raise ValueError(f"Unknown optimizer={optimizer!r}: {err}") from None
+    if learning_rate is None:
+        return optimizer
+    if _rate_variable(optimizer) is None:
+        raise ValueError(f"learning_rate={learning_rate!r} cannot replace the learning-rate "
+                         f"schedule of the given {type(optimizer).__name__} optimizer")
+    return type(optimizer).from_config({**optimizer.get_config(), "learning_rate": learning_rate})
+
+
+def describe_learning_rate(optimizer) -> str:
+    """The optimizer's constant learning rate, or the name of its schedule, as text."""
+    rate = _rate_variable(optimizer)
+    if rate is None:
+        schedule = optimizer.get_config()["learning_rate"]
+        return f"the {schedule.get('class_name', 'learning-rate')} schedule"
+    return f"{float(rate.numpy()):g}"
 
 
 def _rate_variable(optimizer):

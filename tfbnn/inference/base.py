@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfbnn import likelihoods
 from tfbnn._options import Registry
 
 INFERENCE = Registry("inference")
@@ -22,9 +23,22 @@ def load_network(directory) -> keras.Model:
     return keras.saving.load_model(Path(directory) / MODEL_FILE, safe_mode=True)
 
 
+def check_likelihood(likelihood) -> likelihoods.Likelihood:
+    """`likelihood` if it is a `tfbnn.likelihoods.Likelihood`, else a ValueError."""
+    if not isinstance(likelihood, likelihoods.Likelihood):
+        raise ValueError(f"likelihood must be a tfbnn.likelihoods.Likelihood, got {likelihood!r}")
+    return likelihood
+
+
 @dataclasses.dataclass(frozen=True)
 class FitSettings:
-    """The training settings an estimator hands to its inference method."""
+    """The training settings an estimator hands to its inference method.
+
+    `optimizer` is what `tfbnn.training.train` takes: None (Adam), a name, a Keras
+    config dict or a Keras optimizer instance. `learning_rate` is the step size of
+    None or a named optimizer; a config or an instance brings its own rate (or
+    schedule).
+    """
 
     hidden_units: tuple[int, ...] = (50,)
     activation: str = "relu"
@@ -32,6 +46,7 @@ class FitSettings:
     epochs: int = 400
     batch_size: int = 32
     learning_rate: float = 1e-3
+    optimizer: object = None
     validation_fraction: float = 0.0
     patience: int | None = None
     seed: int | None = None
@@ -88,10 +103,12 @@ class Inference:
 
 def train_options(settings: FitSettings, jit_compile: bool) -> dict:
     """The keyword arguments of `tfbnn.training.train` that come from the settings."""
+    own_rate = settings.optimizer is not None and not isinstance(settings.optimizer, str)
     return {
         "epochs": settings.epochs,
         "batch_size": settings.batch_size,
-        "learning_rate": settings.learning_rate,
+        "optimizer": settings.optimizer,
+        "learning_rate": None if own_rate else settings.learning_rate,
         "seed": settings.seed,
         "verbose": settings.verbose,
         "jit_compile": jit_compile,

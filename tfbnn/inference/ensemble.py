@@ -1,22 +1,11 @@
-"""Deep ensembles: M independently initialised networks, trained as one program.
-
-Also home of the helpers the deterministic-network methods share (`mc_dropout`,
-`swag`): option checks, the plain network builder, the training arguments and a
-compiled evaluator of many parameter vectors.
-"""
+"""Deep ensembles: M independently initialised networks, trained as one program."""
 
 from __future__ import annotations
 
-import math
-import numbers
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from tfbnn import likelihoods as lik
-from tfbnn import models
 from tfbnn._parallel import resolve_threads
 from tfbnn.functional import FunctionalModel
 from tfbnn.inference.base import (
@@ -24,85 +13,18 @@ from tfbnn.inference.base import (
     MODEL_FILE,
     FitSettings,
     Inference,
+    check_likelihood,
     load_network,
     train_options,
     validation_split,
 )
+from tfbnn.inference.deterministic import ParamsMap, check_params_size, member_seeds
+from tfbnn.models import network
 from tfbnn.training import train
+from tfbnn.validation import check_int, check_positive
 
 ENSEMBLE_FILE = "ensemble.npz"
-#: Initialiser seeds of consecutive members are this far apart (`mlp` adds the layer index).
-SEED_STRIDE = 1000
 
-
-# -- helpers shared with mc_dropout and swag ---------------------------------------------
-
-def check_int(name: str, value, minimum: int) -> int:
-    """`value` as an int >= `minimum`, else a ValueError naming the option."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_float(name: str, value, low: float, high: float = math.inf,
-                include_low: bool = False) -> float:
-    """`value` as a float in (low, high) (or [low, high)), else a ValueError naming the option."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    above = value >= low if include_low else value > low
-    if not (math.isfinite(value) and above and value < high):
-        interval = f"{'[' if include_low else '('}{low}, {high})"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    return value
-
-
-def check_likelihood(likelihood) -> lik.Likelihood:
-    if not isinstance(likelihood, lik.Likelihood):
-        raise ValueError(f"likelihood must be a tfbnn.likelihoods.Likelihood, got {likelihood!r}")
-    return likelihood
-
-
-def network(n_features: int, n_targets: int, likelihood, settings: FitSettings, *, seed,
-            name: str) -> keras.Sequential:
-    """A plain (deterministic) MLP emitting `likelihood`'s parameters."""
-    return models.mlp(
-        n_features,
-        likelihood.n_network_outputs(n_targets),
-        hidden_units=settings.hidden_units,
-        activation=settings.activation,
-        output_layers=likelihood.output_layers(n_targets),
-        name=name,
-        seed=seed,
-    )
-
-
-def member_seeds(settings: FitSettings, n: int) -> list[int]:
-    """Initialiser seeds of `n` independently initialised networks, `SEED_STRIDE` apart."""
-    if settings.seed is None:
-        return [int(s) for s in np.random.default_rng().integers(0, 2**20, n) * SEED_STRIDE]
-    return [int(settings.seed + SEED_STRIDE * i) for i in range(n)]
-
-
-class ParamsMap:
-    """`(M, P)` parameter vectors and inputs -> `(M, B, k)` outputs of `model`, compiled once."""
-
-    def __init__(self, model):
-        self.functional = FunctionalModel(model)
-        self._map = tf.function(self.functional.map, reduce_retracing=True)
-
-    def __call__(self, thetas, x) -> tf.Tensor:
-        return self._map(tf.constant(thetas, tf.float32), tf.convert_to_tensor(x, tf.float32))
-
-
-def check_params_size(array: np.ndarray, model, file: str) -> None:
-    """Refuses saved parameter vectors that do not fit the saved architecture."""
-    size = FunctionalModel(model).size
-    if array.shape[-1] != size:
-        raise ValueError(f"{file} holds vectors of {array.shape[-1]} weights; the model has {size}")
-
-
-# -- the method ------------------------------------------------------------------------
 
 @INFERENCE.register("ensemble")
 class DeepEnsemble(Inference):
@@ -111,10 +33,9 @@ class DeepEnsemble(Inference):
 
     All members are trained together by `tfbnn.training.train` as one vectorised
     program (batched matrix products over the member axis), cut into one group per
-    CPU core run side by side, so an ensemble of five costs little more wall time
-    than one network. Each member is a maximum-likelihood
-    fit (no weight decay), as in the paper; members differ in their initial weights
-    (the `mlp` seed, `SEED_STRIDE` apart) and in the order they see the data. With
+    CPU core run side by side. Each member is a maximum-likelihood fit (no weight decay), as
+    in the paper [1]; members differ in their initial weights (the `mlp` seed,
+    `SEED_STRIDE` apart) and in the order they see the data. With
     the estimator's `validation_fraction` and `patience`, each member stops early on
     its own validation NLL and keeps its best epoch's weights.
 
@@ -129,12 +50,19 @@ class DeepEnsemble(Inference):
     repeating members would add nothing. Predictions are deterministic.
 
     Adversarial training, the paper's option, is on by default: every step also
-    fits the fast-gradient-sign inputs `x + epsilon_j sign(d nll / d x)`, with
+    fits the fast-gradient-sign inputs `x + epsilon_j sign(d nll / d x)` [2], with
     `epsilon_j = adversarial_epsilon` times input feature j's range in the training
-    data (the paper's 0.01). It smooths the members' predictive distributions; on
-    UCI boston splits 0-1 it moved test LL from -2.71/-2.97 to -2.19/-2.43 and on
-    concrete from -3.19/-3.63 to -3.02/-2.97, for 1.1-2.7x the training time
-    (yacht was slightly worse: -0.25/-0.09 to -0.31/-0.26). `None` turns it off.
+    data (the paper's 0.01). It smooths the members' predictive distributions, and
+    costs about three gradient evaluations per step instead of one. `None` turns
+    it off.
+
+    #### Mathematical details
+
+    With members' predictive densities `p_m(y | x)`, the ensemble's predictive is
+    the equal mixture `p(y | x) = (1/M) sum_m p_m(y | x)`. For Gaussian members
+    with means `mu_m` and variances `sigma_m^2`, its variance is
+    `(1/M) sum_m sigma_m^2 + (1/M) sum_m mu_m^2 - mu^2`, `mu = (1/M) sum_m mu_m`:
+    aleatoric plus epistemic.
 
     Args:
         n_members: the number of networks M.
@@ -150,6 +78,10 @@ class DeepEnsemble(Inference):
     [1]: Balaji Lakshminarayanan, Alexander Pritzel and Charles Blundell. Simple and
          Scalable Predictive Uncertainty Estimation using Deep Ensembles. In
          _NeurIPS_, 2017. https://arxiv.org/abs/1612.01474
+
+    [2]: Ian Goodfellow, Jonathon Shlens and Christian Szegedy. Explaining and
+         Harnessing Adversarial Examples. In _ICLR_, 2015.
+         https://arxiv.org/abs/1412.6572
     """
 
     name = "ensemble"
@@ -160,8 +92,8 @@ class DeepEnsemble(Inference):
         self.n_members = check_int("n_members", n_members, 1)
         resolve_threads(threads, self.n_members)  # validates
         self.threads = threads
-        self.adversarial_epsilon = None if adversarial_epsilon is None else check_float(
-            "adversarial_epsilon", adversarial_epsilon, 0.0)
+        self.adversarial_epsilon = None if adversarial_epsilon is None else check_positive(
+            "adversarial_epsilon", adversarial_epsilon)
         self.jit_compile = bool(jit_compile)
         self.model = None
         self.likelihood = None
@@ -177,7 +109,7 @@ class DeepEnsemble(Inference):
         x_train, y_train, validation = validation_split(x, y, settings)
         members = [
             network(x.shape[1], y.shape[1], likelihood, settings, seed=s, name="ensemble_member")
-            for s in member_seeds(settings, self.n_members)
+            for s in member_seeds(settings.seed, self.n_members)
         ]
         epsilon = None
         if self.adversarial_epsilon is not None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import keras
 
-from tfbnn.inference.base import INFERENCE, FitSettings
-from tfbnn.inference.ensemble import check_float, check_likelihood
+from tfbnn.inference.base import INFERENCE, FitSettings, check_likelihood
 from tfbnn.inference.stochastic import StochasticNetworkInference
 from tfbnn.layers.dropout import MCDropout
 from tfbnn.models import check_hidden_units
+from tfbnn.validation import check_positive, check_probability
 
 
 def dropout_mlp(n_features: int, likelihood, n_targets: int, *, hidden_units=(50,),
@@ -82,8 +82,8 @@ class MCDropoutInference(StochasticNetworkInference):
     def __init__(self, dropout_rate: float = 0.05, length_scale: float = 1e-2,
                  input_dropout: bool = True, jit_compile: bool = True):
         self.input_dropout = bool(input_dropout)
-        self.dropout_rate = check_float("dropout_rate", dropout_rate, 0.0, 1.0)
-        self.length_scale = check_float("length_scale", length_scale, 0.0)
+        self.dropout_rate = check_probability("dropout_rate", dropout_rate)
+        self.length_scale = check_positive("length_scale", length_scale)
         self.jit_compile = bool(jit_compile)
 
     def get_config(self):

@@ -12,6 +12,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from tfbnn import compiled
 from tfbnn.functional import FunctionalModel, architecture_key
 from tfbnn.inference.base import (
     MODEL_FILE,
@@ -57,19 +58,15 @@ class StochasticNetworkInference(Inference):
         self.model = load_network(directory)
 
 
-_SAMPLERS: dict = {}
-
-
 def sampler(model, n_samples: int):
     """A compiled `(theta, x, state) -> ((S, B, k) outputs, new state)` under S draws.
 
     Cached per architecture and draw count: every model of one architecture (the
     next split, a clone in cross-validation) reuses the traced function.
     """
-    key = (architecture_key(model), int(n_samples))
-    if key not in _SAMPLERS:
-        functional = FunctionalModel(model)
+    functional = FunctionalModel(model)
 
+    def build():
         @tf.function(reduce_retracing=True)
         def sample(theta, x, state):
             tiled = tf.tile(x, [n_samples, 1])
@@ -79,8 +76,9 @@ def sampler(model, n_samples: int):
                 )
             return split_samples(outputs, n_samples), state
 
-        _SAMPLERS[key] = sample
-    return _SAMPLERS[key]
+        return sample
+
+    return compiled.cached(("weight_sampler", architecture_key(model), int(n_samples)), build)
 
 
 def sample_with_seed(model, x, n_samples: int, seed):

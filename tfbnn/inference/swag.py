@@ -14,20 +14,15 @@ from tfbnn.inference.base import (
     MODEL_FILE,
     FitSettings,
     Inference,
+    check_likelihood,
     load_network,
     train_options,
     validation_split,
 )
-from tfbnn.inference.ensemble import (
-    ParamsMap,
-    check_float,
-    check_int,
-    check_likelihood,
-    check_params_size,
-    member_seeds,
-    network,
-)
+from tfbnn.inference.deterministic import ParamsMap, check_params_size, member_seeds
+from tfbnn.models import network
 from tfbnn.training import train
+from tfbnn.validation import check_int, check_positive
 
 SWAG_FILE = "swag.npz"
 
@@ -106,27 +101,18 @@ class SWAG(Inference):
     (so give at least M). All draws are evaluated in one vectorised call
     (`FunctionalModel.map`). `n_models=1` is the SWAG of [1].
 
-    Why M = 5 by default: a single SWAG Gaussian describes one mode, and its spread
-    follows the gradient noise, which moves the weights only along directions the
-    training data constrain. On 1-D data with a gap in the inputs (the tests) its
-    epistemic variance in the gap was *below* that on the data for most seeds
-    (ratio 0.5-1.4 over seeds 0-6), and no single-mode change fixed that (seeds
-    0-4, ratio ranges): the paper's SGD with momentum 0.9 at a constant step size
-    0.003-0.1 (0.15-1.28; from 0.03 the fit broke down), with or without the prior
-    as weight decay; Adam with the prior as weight decay (0.49-0.88); seven
-    collections per epoch (0.40-0.62); 200 collection epochs (0.48-2.15); a
-    shorter burn-in (0.36-0.45); rescaling the low-rank term or dropping either
-    term (0.23-1.51). With M = 5 the ratio was 3.6-45 on seeds 0-6 and 1.3-45 on
-    seeds 7-11 (seed 8: 1.31, where a five-member deep ensemble with the same
-    Gaussian likelihood gives 0.91), and UCI test log-likelihoods improved
-    (split 0, one hidden layer of 50: boston -3.23 to -2.97, yacht -0.83 to -0.55).
-    It costs about M times the arithmetic of one network.
+    Why several networks: a single SWAG Gaussian describes one mode, and its
+    spread follows the gradient noise, which moves the weights only along
+    directions the training data constrain; away from the data (in a gap between
+    input clusters) it need not widen. The mixture over independently trained
+    networks adds the spread between modes, as a deep ensemble does [2]. It costs
+    about M times the arithmetic of one network.
 
-    Deviations from the paper: the iterates come from Adam (tfbnn's training loop)
-    with a constant step size rather than SGD with a cyclical or constant high
-    learning rate (SGD gave no wider variance in the gap, see above), and the
-    burn-in and collection phases each start Adam's moments afresh; raise
-    `swag_learning_rate` for a wider Gaussian around each network. There is no
+    Deviations from the paper: the iterates come from the estimator's optimizer
+    (Adam by default) with a constant step size rather than SGD with a cyclical or
+    constant high learning rate, and the burn-in and collection phases each start
+    the optimizer's state afresh; raise `swag_learning_rate` for a wider Gaussian
+    around each network. There is no
     weight decay (maximum-likelihood iterates). The batch-norm refresh of the
     paper does not apply (no batch normalisation). Early stopping (the estimator's
     `patience`) applies to the burn-in, per model. Every tfbnn likelihood works.
@@ -136,7 +122,7 @@ class SWAG(Inference):
         max_rank: `K`, the number of deviation columns kept (0: diagonal only).
         burn_in: training epochs before collection; None uses the estimator's `epochs`.
         swag_learning_rate: the (constant) step size while collecting; None uses the
-            estimator's `learning_rate`.
+            estimator's `learning_rate` (or its optimizer's own rate).
         n_models: `M`, the independently trained networks whose SWAG Gaussians are
             mixed (1: plain SWAG).
         jit_compile: train with XLA.
@@ -161,7 +147,7 @@ class SWAG(Inference):
         self.max_rank = check_int("max_rank", max_rank, 0)
         self.burn_in = None if burn_in is None else check_int("burn_in", burn_in, 0)
         self.swag_learning_rate = (None if swag_learning_rate is None else
-                                   check_float("swag_learning_rate", swag_learning_rate, 0.0))
+                                   check_positive("swag_learning_rate", swag_learning_rate))
         self.n_models = check_int("n_models", n_models, 1)
         self.jit_compile = bool(jit_compile)
         self.model = None
@@ -184,7 +170,7 @@ class SWAG(Inference):
         check_likelihood(likelihood)
         x_train, y_train, validation = validation_split(x, y, settings)
         models = [network(x.shape[1], y.shape[1], likelihood, settings, seed=s, name="swag_mlp")
-                  for s in member_seeds(settings, self.n_models)]
+                  for s in member_seeds(settings.seed, self.n_models)]
         # One model trains alone; several as one vectorised program.
         target = models if self.n_models > 1 else models[0]
         options = train_options(settings, self.jit_compile)
@@ -205,7 +191,7 @@ class SWAG(Inference):
         collect = train(
             target, likelihood, x_train, y_train, validation_data=validation,
             **{**options, "epochs": self.swag_epochs,
-               "learning_rate": self.swag_learning_rate or settings.learning_rate,
+               "learning_rate": self.swag_learning_rate or options["learning_rate"],
                "seed": None if settings.seed is None else settings.seed + 1},
             epoch_hook=collect_iterates,
         )
@@ -236,10 +222,6 @@ class SWAG(Inference):
         model = load_network(directory)
         with np.load(Path(directory) / SWAG_FILE, allow_pickle=False) as data:
             stacked = {k: np.asarray(data[k]) for k in data.files}
-        if stacked["mean"].ndim == 1:
-            # Saved before n_models existed (its config lacks it): one SWAG Gaussian.
-            stacked = {k: v[np.newaxis] for k, v in stacked.items()}
-            self.n_models = 1
         check_params_size(stacked["mean"], model, SWAG_FILE)
         if len(stacked["mean"]) != self.n_models:
             raise ValueError(f"{SWAG_FILE} holds {len(stacked['mean'])} models, expected "

@@ -5,11 +5,21 @@ from __future__ import annotations
 from tfbnn import models
 from tfbnn.inference.base import INFERENCE, FitSettings
 from tfbnn.inference.stochastic import StochasticNetworkInference
+from tfbnn.validation import check_option, check_positive
 
 
 @INFERENCE.register("vi")
 class VariationalInference(StochasticNetworkInference):
     """Fits a factorised Gaussian posterior by maximising the ELBO (KL scaled by 1/N).
+
+    Every weight `w` has the posterior `q(w) = Normal(mu, softplus(rho))`, and the
+    network is trained (`tfbnn.training.train`) on the negative ELBO per example,
+
+        L(mu, rho) = -(1/N) sum_i E_q[log p(y_i | x_i, w)] + (1/N) KL[q(w) || p(w)],
+
+    the expectation estimated with one weight sample per minibatch step through the
+    variational layers' gradient estimator [1, 2, 3]. Prediction draws `S` weight
+    samples in one vectorised call.
 
     Args:
         estimator: gradient estimator of the variational layers, one of
@@ -17,18 +27,28 @@ class VariationalInference(StochasticNetworkInference):
             "flipout", "reparameterization".
         posterior_scale_init: initial posterior standard deviation of every weight.
         jit_compile: train with XLA.
+
+    #### References
+
+    [1]: Charles Blundell, Julien Cornebise, Koray Kavukcuoglu and Daan Wierstra.
+         Weight Uncertainty in Neural Networks. In _ICML_, 2015.
+         https://arxiv.org/abs/1505.05424
+
+    [2]: Diederik P. Kingma, Tim Salimans and Max Welling. Variational Dropout and
+         the Local Reparameterization Trick. In _NeurIPS_, 2015.
+         https://arxiv.org/abs/1506.02557
+
+    [3]: Yeming Wen, Paul Vicol, Jimmy Ba, Dustin Tran and Roger Grosse. Flipout:
+         Efficient Pseudo-Independent Weight Perturbations on Mini-Batches. In
+         _ICLR_, 2018. https://arxiv.org/abs/1803.04386
     """
 
     name = "vi"
 
     def __init__(self, estimator: str = "local_reparameterization",
                  posterior_scale_init: float = 1e-3, jit_compile: bool = True):
-        if estimator not in models.VARIATIONAL_LAYERS:
-            raise ValueError(
-                f"Unknown estimator={estimator!r}; expected one of {list(models.VARIATIONAL_LAYERS)}"
-            )
-        self.estimator = estimator
-        self.posterior_scale_init = float(posterior_scale_init)
+        self.estimator = check_option("estimator", estimator, models.VARIATIONAL_LAYERS)
+        self.posterior_scale_init = check_positive("posterior_scale_init", posterior_scale_init)
         self.jit_compile = bool(jit_compile)
 
     def get_config(self):

@@ -17,8 +17,6 @@ samples.
 
 from __future__ import annotations
 
-import math
-
 import keras
 import tensorflow as tf
 
@@ -28,6 +26,7 @@ from tfbnn.layers.sampling import (
     random_uniform,
     split_samples,
 )
+from tfbnn.validation import check_fraction
 
 
 @keras.saving.register_keras_serializable(package="tfbnn")
@@ -52,10 +51,7 @@ class MCDropout(keras.layers.Layer):
 
     def __init__(self, rate: float = 0.05, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        rate = float(rate)
-        if not (math.isfinite(rate) and 0.0 <= rate < 1.0):
-            raise ValueError(f"rate must be in [0, 1), got {rate!r}")
-        self.rate = rate
+        self.rate = check_fraction("rate", rate)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True

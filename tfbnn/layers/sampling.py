@@ -15,6 +15,8 @@ import threading
 
 import tensorflow as tf
 
+from tfbnn.validation import check_int
+
 _state = threading.local()
 
 
@@ -26,10 +28,9 @@ def current_weight_samples() -> int | None:
 @contextlib.contextmanager
 def weight_samples(n_samples: int):
     """Makes tfbnn layers draw `n_samples` weight samples, one per block of the batch."""
-    if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    n_samples = check_int("n_samples", n_samples, 1)
     previous = current_weight_samples()
-    _state.n_samples = int(n_samples)
+    _state.n_samples = n_samples
     try:
         yield
     finally:

@@ -36,6 +36,7 @@ from tfbnn.layers.sampling import (
     random_normal,
     split_samples,
 )
+from tfbnn.validation import check_int, check_non_negative, check_number
 
 tfd = tfp.distributions
 
@@ -71,16 +72,9 @@ class DenseVariational(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or int(units) != units or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units!r}")
-        kl_weight = float(kl_weight)
-        if not math.isfinite(kl_weight) or kl_weight < 0:
-            raise ValueError(f"kl_weight must be a finite number >= 0, got {kl_weight!r}")
-        if not 0 < float(posterior_scale_init) < 1e3:
-            raise ValueError(
-                f"posterior_scale_init must be in (0, 1000), got {posterior_scale_init!r}"
-            )
-        self.units = int(units)
+        self.units = check_int("units", units, 1)
+        kl_weight = check_non_negative("kl_weight", kl_weight)
+        posterior_scale_init = check_number("posterior_scale_init", posterior_scale_init, 0, 1e3)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.prior = priors_lib.get(prior)
@@ -250,8 +244,6 @@ def variational_layers(model) -> list[DenseVariational]:
 
 def set_kl_weight(model, kl_weight: float) -> None:
     """Sets `kl_weight` on every variational layer of `model` (e.g. `1 / n_train`)."""
-    kl_weight = float(kl_weight)
-    if not math.isfinite(kl_weight) or kl_weight < 0:
-        raise ValueError(f"kl_weight must be a finite number >= 0, got {kl_weight!r}")
+    kl_weight = check_non_negative("kl_weight", kl_weight)
     for layer in variational_layers(model):
         layer.kl_weight = kl_weight

@@ -1,0 +1,274 @@
+"""`train`: minibatch training of a Keras model (or an ensemble) under a tfbnn likelihood.
+
+The loss is the per-example negative ELBO: the minibatch mean negative
+log-likelihood plus the model's layer losses, which for tfbnn variational layers
+are `kl_weight * KL` with `kl_weight = 1 / n_train`. Many epochs run per compiled
+call (`EpochRunner`); Python is entered between calls, or after every epoch when
+callbacks, validation or an epoch hook need it, to report, check for divergence
+and run Keras callbacks (early stopping, user callbacks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfbnn import optimizers
+from tfbnn.training.groups import GroupedRun
+from tfbnn.validation import check_int
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss; the model's weights are not usable."""
+
+
+@dataclass
+class History:
+    """Per-epoch training record: mean NLL, KL term and total loss, validation NLL."""
+
+    nll: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    val_nll: list[float] = field(default_factory=list)
+    stopped_epoch: int | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "nll": self.nll,
+            "kl": self.kl,
+            "loss": self.loss,
+            "val_nll": self.val_nll,
+            "stopped_epoch": self.stopped_epoch,
+        }
+
+
+def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
+          learning_rate: float | None = None, optimizer=None, validation_data=None,
+          patience: int | None = None, seed: int | None = None, verbose: int = 1,
+          callbacks=None, jit_compile: bool = True, epoch_hook=None,
+          adversarial_epsilon=None, threads="auto") -> History:
+    """Trains `model` to minimise the negative ELBO of `likelihood` on `(x, y)`.
+
+    Args:
+        model: a built Keras model mapping `x` to the likelihood's parameters, or a
+            list of models of one architecture: an ensemble, trained together by
+            vectorised programs (see `threads`), each member with its own data order.
+        likelihood: a `tfbnn.likelihoods.Likelihood`.
+        x, y: in-memory training arrays (float32 inputs; targets as the likelihood wants).
+        epochs: passes over the data.
+        batch_size: minibatch size.
+        learning_rate: the optimizer's constant step size. None keeps the
+            optimizer's own (Adam's default: 1e-3); given with an optimizer
+            instance, it replaces that instance's constant rate (not allowed with a
+            learning-rate schedule).
+        optimizer: a Keras optimizer instance (with a constant rate or a
+            `keras.optimizers.schedules.LearningRateSchedule`), a name ("adam",
+            "sgd", ...), a Keras config dict, or None for Adam. The instance is
+            never updated: its class and configuration are run inside the compiled
+            loop, and its state persists across the loop's calls.
+        validation_data: optional `(x_val, y_val)`; reports the predictive NLL on it.
+        patience: with validation data, stop after this many epochs without
+            improvement and restore the best weights (Keras `EarlyStopping`). For an
+            ensemble, per member on its own validation NLL: each keeps its best
+            epoch's weights, and training stops when all have run out of patience.
+        seed: seeds the data order.
+        verbose: 1 shows a progress bar, 0 is silent.
+        callbacks: Keras callbacks, called at the end of every epoch.
+        jit_compile: compile the epochs with XLA.
+        epoch_hook: optional `f(epoch, theta)` called after every epoch with the
+            flat parameters (`(M, P)` for an ensemble), e.g. to collect SWAG moments.
+        adversarial_epsilon: None, or the fast-gradient-sign step (a number, or one
+            per input feature): every step then also fits `x + epsilon * sign(d
+            nll / d x)`, and costs about three times as much.
+        threads: an ensemble's members are cut into this many groups, each trained
+            by its own compiled program on its own thread, side by side ("auto": one
+            per CPU core). Members are independent, so the grouping changes the
+            speed, and the result only by floating-point rounding.
+
+    Returns:
+        The `History` of the run.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite.
+        ValueError: an invalid setting.
+    """
+    check_int("epochs", epochs, 1)
+    check_int("batch_size", batch_size, 1)
+    optimizer = optimizers.get(optimizer, learning_rate)
+    x, y, validation_data = _as_tensors(x, y, validation_data)
+    members = list(model) if isinstance(model, list | tuple) else None
+    if members is not None and callbacks:
+        raise ValueError("Callbacks are not supported when training an ensemble")
+    batch_size = min(int(batch_size), int(x.shape[0]))
+    epsilon = adversarial_step(adversarial_epsilon, int(x.shape[-1]))
+    run = GroupedRun(members or [model], members is not None, likelihood, batch_size, optimizer,
+                     threads=threads, jit_compile=jit_compile,
+                     adversarial=adversarial_epsilon is not None)
+    monitor = _Monitor(members[0] if members else model, members is not None, epochs,
+                       callbacks, validation_data, patience, epoch_hook, verbose)
+    n_rows = int(x.shape[0])
+    chunk = 1 if monitor.per_epoch else epochs_per_call(-(-n_rows // batch_size))
+    orders = _DataOrders(seed, chunk, n_rows if members is None else (len(members), n_rows))
+    monitor.begin()
+    for first in range(0, epochs, chunk):
+        monitor.on_epoch_begin(first)
+        n_run = min(chunk, epochs - first)
+        nlls, kls = run.run(x, y, orders.next(n_run), n_run, epsilon)
+        _check_finite(nlls, kls, first, run, optimizer)
+        if monitor.end_of_epochs(first, nlls, kls, run):
+            break
+    monitor.finish(run)
+    return monitor.history
+
+
+def _as_tensors(x, y, validation_data):
+    """The data as float32 tensors: targets too (likelihoods cast labels back to integers)."""
+    x, y = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y, tf.float32)
+    if validation_data is not None:
+        validation_data = tuple(tf.convert_to_tensor(v, tf.float32) for v in validation_data)
+    return x, y, validation_data
+
+
+def _check_finite(nlls, kls, first: int, run: GroupedRun, optimizer) -> None:
+    """Raises `NonFiniteLossError`, the model(s) given their initial weights, on divergence."""
+    bad = ~(np.isfinite(nlls) & np.isfinite(kls))
+    if bad.any():
+        run.restore_initial()
+        epoch = first + int(np.argmax(bad))
+        raise NonFiniteLossError(
+            f"Training diverged: the loss became non-finite at epoch {epoch + 1} "
+            f"(nll={nlls[bad][0]}, kl={kls[bad][0]}). Try a smaller learning_rate "
+            f"(now {optimizers.describe_learning_rate(optimizer)}), check the data for "
+            "extreme values, or standardise the inputs and targets."
+        )
+
+
+class _DataOrders:
+    """The data orders of consecutive chunks of epochs: `(chunk, [M,] n)` permutations.
+
+    The array always has `chunk` epochs (one compiled input shape); past the epochs
+    that run it holds the identity, unused.
+    """
+
+    def __init__(self, seed, chunk: int, shape):
+        self.rng = np.random.default_rng(seed)
+        self.shape = (chunk, *np.atleast_1d(shape))
+
+    def next(self, n_epochs: int) -> np.ndarray:
+        orders = np.broadcast_to(np.arange(self.shape[-1], dtype=np.int32), self.shape).copy()
+        orders[:n_epochs] = self.rng.permuted(orders[:n_epochs], axis=-1)
+        return orders
+
+
+class _Monitor:
+    """What happens between compiled calls: history, progress bar, validation, epoch
+    hook, Keras callbacks and early stopping (per member for an ensemble)."""
+
+    def __init__(self, model, ensemble: bool, epochs: int, callbacks, validation_data,
+                 patience, epoch_hook, verbose):
+        self.model, self.epochs = model, epochs
+        self.validation_data, self.epoch_hook = validation_data, epoch_hook
+        callbacks = list(callbacks or [])
+        stopping = validation_data is not None and patience is not None
+        self.member_stopping = MemberEarlyStopping(int(patience)) if stopping and ensemble else None
+        if stopping and not ensemble:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_nll", mode="min", patience=int(patience), restore_best_weights=True))
+        #: Callbacks, hooks and validation see every epoch; otherwise many epochs per call.
+        self.per_epoch = bool(callbacks) or validation_data is not None or epoch_hook is not None
+        self.callbacks = keras.callbacks.CallbackList(callbacks, model=model)
+        self.progress = keras.utils.Progbar(
+            epochs, verbose=1, unit_name="epoch", stateful_metrics=["nll", "kl", "loss", "val_nll"]
+        ) if verbose else None
+        self.history = History()
+
+    def begin(self):
+        self.model.stop_training = False
+        self.callbacks.on_train_begin()
+
+    def on_epoch_begin(self, epoch: int):
+        self.callbacks.on_epoch_begin(epoch)
+
+    def end_of_epochs(self, first: int, nlls, kls, run: GroupedRun) -> bool:
+        """Records the epochs just run, reports the last; True to stop training."""
+        history = self.history
+        history.nll.extend(nlls.tolist())
+        history.kl.extend(kls.tolist())
+        history.loss.extend((nlls + kls).tolist())
+        epoch = first + len(nlls) - 1
+        logs = {"nll": history.nll[-1], "kl": history.kl[-1], "loss": history.loss[-1]}
+        if self.per_epoch:
+            run.sync()  # callbacks (early stopping) read and restore the Keras model's weights
+        if self.epoch_hook is not None:
+            self.epoch_hook(epoch, run.theta)
+        if self.validation_data is not None:
+            val_nll, member_nll = run.val_nll(*self.validation_data)
+            logs["val_nll"] = float(val_nll)
+            history.val_nll.append(logs["val_nll"])
+        if self.progress is not None:
+            self.progress.update(epoch + 1, values=list(logs.items()),
+                                 finalize=epoch + 1 == self.epochs)
+        self.callbacks.on_epoch_end(epoch, logs)
+        if self.member_stopping is not None:
+            self.model.stop_training = self.member_stopping.update(
+                member_nll.numpy(), run.theta.numpy())
+        if self.model.stop_training:
+            history.stopped_epoch = epoch + 1
+        return bool(self.model.stop_training)
+
+    def finish(self, run: GroupedRun):
+        """Leaves the trained (or each member's best) weights in the Keras model(s)."""
+        if self.member_stopping is not None:
+            run.sync(self.member_stopping.best_theta)
+        elif not self.per_epoch:
+            run.sync()
+        self.callbacks.on_train_end()
+
+
+class MemberEarlyStopping:
+    """Early stopping of each ensemble member on its own validation NLL.
+
+    Keeps every member's weights from its best epoch; says stop once every member
+    has gone `patience` epochs without improving. Members that have run out of
+    patience keep training with the others (one program), but are restored.
+    """
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.best = self.wait = self.best_theta = None
+
+    def update(self, member_nll: np.ndarray, theta: np.ndarray) -> bool:
+        """Takes one epoch's per-member validation NLL and weights; True to stop."""
+        if self.best is None:
+            self.best, self.wait = np.full(len(theta), np.inf), np.zeros(len(theta), int)
+            self.best_theta = theta.copy()
+        improved = member_nll < self.best
+        self.best = np.where(improved, member_nll, self.best)
+        self.best_theta[improved] = theta[improved]
+        self.wait = np.where(improved, 0, self.wait + 1)
+        return bool(np.all(self.wait >= self.patience))
+
+
+def adversarial_step(value, n_features: int) -> tf.Tensor:
+    """`adversarial_epsilon` as a `(n_features,)` tensor (zeros when None)."""
+    if value is None:
+        return tf.zeros([n_features], tf.float32)
+    epsilon = np.asarray(value, np.float64)
+    if epsilon.ndim > 1 or (epsilon.ndim == 1 and epsilon.size != n_features) or not (
+            np.all(np.isfinite(epsilon)) and np.all(epsilon >= 0)):
+        raise ValueError(
+            "adversarial_epsilon must be a non-negative number or one per input feature "
+            f"({n_features}), got {value!r}"
+        )
+    return tf.constant(np.broadcast_to(epsilon, (n_features,)), tf.float32)
+
+
+def epochs_per_call(steps_per_epoch: int, target_steps: int = 1000) -> int:
+    """Epochs per compiled call: about `target_steps` optimizer steps.
+
+    It depends only on the data size, so fits of any length share one program.
+    """
+    return max(1, target_steps // max(steps_per_epoch, 1))
