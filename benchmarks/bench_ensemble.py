@@ -36,11 +36,11 @@ import numpy as np  # noqa: E402
 
 import tfbnn  # noqa: E402
 from tfbnn import likelihoods  # noqa: E402
-from tfbnn._parallel import available_cores  # noqa: E402
 from tfbnn.data.uci import load_uci  # noqa: E402
 from tfbnn.inference import FitSettings  # noqa: E402
 from tfbnn.inference.deterministic import SEED_STRIDE  # noqa: E402
 from tfbnn.models import network  # noqa: E402
+from tfbnn.parallel import available_cores  # noqa: E402
 from tfbnn.training import train  # noqa: E402
 
 EPOCHS, BATCH, UNITS, LR = 400, 32, 50, 1e-3

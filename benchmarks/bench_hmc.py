@@ -32,8 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import tfbnn  # noqa: E402
-from tfbnn._parallel import available_cores  # noqa: E402
 from tfbnn.data.uci import load_uci  # noqa: E402
+from tfbnn.parallel import available_cores  # noqa: E402
 
 
 def run_tfbnn(data, split, n_chains, args):

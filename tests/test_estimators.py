@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import tfbnn
 from tfbnn import BayesianClassifier, BayesianRegressor, NonFiniteLossError
 from tfbnn import likelihoods as L
 
@@ -355,3 +357,31 @@ def test_no_hidden_layers_is_a_bayesian_linear_model(data):
     X, y = data
     linear = BayesianRegressor(**{**SMALL, "hidden_units": ()}, random_state=0).fit(X, y)
     assert linear.score(X, y) > 0.9
+
+
+def test_optimizer_by_name_instance_or_config_trains_the_same_and_saves(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(48, 2))
+    y = X[:, 0] - 0.5 * X[:, 1] + 0.1 * rng.normal(size=48)
+    common = dict(hidden_units=(4,), epochs=3, random_state=0,
+                  inference_options={"jit_compile": False})
+    by_name = tfbnn.BayesianRegressor(optimizer="sgd", learning_rate=0.05, **common).fit(X, y)
+    instance = keras.optimizers.SGD(0.05)
+    by_instance = tfbnn.BayesianRegressor(optimizer=instance, **common).fit(X, y)
+    by_config = tfbnn.BayesianRegressor(
+        optimizer={"class_name": "SGD", "config": {"learning_rate": 0.05}}, **common).fit(X, y)
+    adam = tfbnn.BayesianRegressor(learning_rate=0.05, **common).fit(X, y)
+    np.testing.assert_allclose(by_instance.predict(X), by_name.predict(X), rtol=1e-5)
+    np.testing.assert_allclose(by_config.predict(X), by_name.predict(X), rtol=1e-5)
+    assert not np.allclose(adam.predict(X), by_name.predict(X), rtol=1e-3)
+    assert int(instance.iterations.numpy()) == 0  # the user's optimizer is never stepped
+    by_instance.save(tmp_path / "m")
+    loaded = tfbnn.load(tmp_path / "m")
+    assert isinstance(loaded.optimizer, keras.optimizers.SGD)
+    np.testing.assert_allclose(loaded.predict(X), by_instance.predict(X), rtol=1e-6)
+
+
+def test_unknown_optimizer_is_refused_before_training():
+    X, y = np.zeros((8, 1)), np.arange(8.0)
+    with pytest.raises(ValueError, match="Unknown optimizer='adamm'"):
+        tfbnn.BayesianRegressor(optimizer="adamm", epochs=1).fit(X, y)

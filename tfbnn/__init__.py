@@ -8,12 +8,13 @@ Quick start::
     dist.mean, dist.std, dist.epistemic_var, dist.interval(0.95)
 """
 
-from tfbnn import inference, layers, likelihoods, priors  # noqa: E402
-from tfbnn.estimators import BayesianClassifier, BayesianRegressor  # noqa: E402
-from tfbnn.persistence import ModelFileError, load  # noqa: E402
-from tfbnn.predictive import Predictive  # noqa: E402
-from tfbnn.training import NonFiniteLossError, train  # noqa: E402
-from tfbnn.version import __version__  # noqa: E402
+from tfbnn import inference, layers, likelihoods, priors
+from tfbnn.compiled import clear_cache
+from tfbnn.estimators import BayesianClassifier, BayesianRegressor
+from tfbnn.persistence import ModelFileError, load
+from tfbnn.predictive import Predictive
+from tfbnn.training import NonFiniteLossError, train
+from tfbnn.version import __version__
 
 __all__ = [
     "BayesianClassifier",
@@ -22,6 +23,7 @@ __all__ = [
     "NonFiniteLossError",
     "Predictive",
     "__version__",
+    "clear_cache",
     "inference",
     "layers",
     "likelihoods",

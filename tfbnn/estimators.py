@@ -34,7 +34,7 @@ from sklearn.utils.validation import (
 
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods as lik
-from tfbnn import priors
+from tfbnn import optimizers, priors
 from tfbnn.calibration import (
     CLASSIFICATION_CALIBRATION,
     REGRESSION_CALIBRATION,
@@ -48,14 +48,10 @@ from tfbnn.persistence import ESTIMATORS, save_estimator
 from tfbnn.predictive import Predictive
 from tfbnn.validation import check_fraction, check_int, check_option, check_positive
 
-#: Regression likelihoods by name, as the estimators and the command line accept them.
-REGRESSION_LIKELIHOODS = {
-    "gaussian": lambda: lik.Gaussian(trainable=True),
-    "heteroscedastic": lik.HeteroscedasticGaussian,
-    "student_t": lambda: lik.StudentT(trainable=True),
-    "poisson": lik.Poisson,
-}
-CLASSIFICATION_LIKELIHOODS = ("auto", "bernoulli", "categorical")
+#: Likelihood names the estimators (and the command line) accept; `tfbnn.likelihoods.get`
+#: says what each means.
+REGRESSION_LIKELIHOODS = tuple(lik.names(classification=False))
+CLASSIFICATION_LIKELIHOODS = ("auto", *lik.names(classification=True))
 #: Hidden-layer activations the estimators accept.
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "silu", "softplus")
 
@@ -93,6 +89,7 @@ class _BayesianNetwork(BaseEstimator):
         epochs="auto",
         batch_size=32,
         learning_rate=1e-3,
+        optimizer=None,
         n_samples=100,
         validation_fraction=0.0,
         patience=None,
@@ -108,6 +105,7 @@ class _BayesianNetwork(BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.optimizer = optimizer
         self.n_samples = n_samples
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -126,6 +124,10 @@ class _BayesianNetwork(BaseEstimator):
         else:
             epochs = check_int("epochs", self.epochs, minimum=1)
         rate = check_positive("learning_rate", self.learning_rate)
+        if self.optimizer is not None and not isinstance(self.optimizer, str):
+            optimizers.get(self.optimizer)  # refuses an unknown optimizer before training
+        else:
+            optimizers.get(self.optimizer, rate)
         fraction = check_fraction("validation_fraction", self.validation_fraction)
         patience = self.patience
         if patience is not None:
@@ -141,6 +143,7 @@ class _BayesianNetwork(BaseEstimator):
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=rate,
+            optimizer=self.optimizer,
             validation_fraction=fraction,
             patience=patience,
             seed=self.random_state,
@@ -264,7 +267,12 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
         prior: the weight prior: "normal" (Normal(0, 1)), "laplace", "student_t",
             "scale_mixture", or a `tfbnn.priors` object.
         epochs: passes over the data, or "auto".
-        batch_size, learning_rate: minibatch size and Adam step size.
+        batch_size: minibatch size.
+        learning_rate: the optimizer's step size (of Adam, or of a named `optimizer`).
+        optimizer: None (Adam), a Keras optimizer's name ("sgd", "rmsprop", ...), or a
+            Keras optimizer (or its config), whose own learning rate or schedule is
+            used; the instance itself is never updated. The samplers (hmc, sgmcmc),
+            which take their own step sizes, ignore it.
         n_samples: posterior draws used for prediction.
         validation_fraction: rows held out to monitor (and early-stop) training.
         patience: early-stopping patience in epochs (needs `validation_fraction`).
@@ -294,7 +302,6 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
                     f"{['auto', *REGRESSION_LIKELIHOODS]} "
                     "or a tfbnn.likelihoods object"
                 )
-            return REGRESSION_LIKELIHOODS[spec]()
         spec = lik.get(spec)
         if spec.is_classification:
             raise ValueError(f"likelihood={spec!r} is for classification; use BayesianClassifier")
@@ -372,7 +379,8 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         if spec == "bernoulli" and len(classes) > 2:
             raise ValueError(f"likelihood='bernoulli' needs 2 classes, got {len(classes)}")
         binary = spec == "bernoulli" or (spec == "auto" and len(classes) == 2)
-        likelihood = lik.Bernoulli() if binary else lik.Categorical(len(classes))
+        likelihood = lik.get("bernoulli") if binary else lik.get("categorical",
+                                                                   n_classes=len(classes))
         return {
             "y_model": index.astype(np.float32)[:, None],
             "likelihood_": likelihood,

@@ -40,8 +40,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from scipy.special import gammaln, log_softmax, softmax
 
-from tfbnn._options import ConfigObject, Registry
 from tfbnn.layers.heads import LearnedScale, raw_for_scale
+from tfbnn.registry import ConfigObject, Registry
 from tfbnn.validation import check_int, check_non_negative, check_positive
 
 tfd = tfp.distributions

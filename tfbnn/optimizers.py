@@ -57,6 +57,7 @@ def get(optimizer=None, learning_rate=None) -> keras.optimizers.Optimizer:
     """
     if optimizer is None:
         optimizer = DEFAULT_OPTIMIZER
+    given = optimizer
     if learning_rate is not None:
         learning_rate = check_positive("learning_rate", learning_rate)
     if isinstance(optimizer, str) and learning_rate is not None:
@@ -65,7 +66,7 @@ def get(optimizer=None, learning_rate=None) -> keras.optimizers.Optimizer:
     try:
         optimizer = keras.optimizers.get(optimizer)
     except ValueError as err:
-        raise ValueError(f"Unknown optimizer={optimizer!r}: {err}") from None
+        raise ValueError(f"Unknown optimizer={given!r}: {err}") from None
     if learning_rate is None:
         return optimizer
     if _rate_variable(optimizer) is None:

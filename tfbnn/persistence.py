@@ -27,8 +27,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods, priors
-from tfbnn._options import Registry
 from tfbnn.calibration import calibration_method, deserialize_calibrator, serialize_calibrator
+from tfbnn.registry import Registry
 from tfbnn.version import __version__
 
 FORMAT = "tfbnn-estimator"
@@ -51,7 +51,7 @@ class ModelFileError(ValueError):
 
 
 def _jsonable(value):
-    if isinstance(value, likelihoods.Likelihood | priors.Prior):
+    if isinstance(value, likelihoods.Likelihood | priors.Prior | keras.optimizers.Optimizer):
         return {"__tfbnn_object__": keras.saving.serialize_keras_object(value)}
     if isinstance(value, tuple):
         return list(value)

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfbnn._options import ConfigObject, Registry
+from tfbnn.registry import ConfigObject, Registry
 from tfbnn.validation import check_finite, check_positive, check_probability
 
 tfd = tfp.distributions

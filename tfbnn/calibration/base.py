@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from tfbnn._options import Registry
 from tfbnn.likelihoods import Gaussian
 from tfbnn.metrics.inputs import mean_std
 from tfbnn.predictive import Predictive
+from tfbnn.registry import Registry
 
 #: Calibrators by class name: what `deserialize_calibrator` can rebuild.
 CALIBRATORS = Registry("calibrator")

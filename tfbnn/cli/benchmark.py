@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from tfbnn import inference
-from tfbnn._options import json_object
 from tfbnn.benchmarks.tables import format_markdown
 from tfbnn.benchmarks.uci import (
     DEFAULT_OUT_DIR,
@@ -23,7 +22,7 @@ from tfbnn.benchmarks.uci import (
     RESULTS_FILE,
     run_uci_benchmark,
 )
-from tfbnn.cli.options import non_negative_int, positive_int
+from tfbnn.cli.options import json_object, non_negative_int, positive_int
 from tfbnn.data.uci import ENV_VAR, UCI_DATASETS
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from tfbnn import inference, priors
-from tfbnn._options import Task, json_object
 from tfbnn.cli.options import (
     DEFAULTS,
     HiddenUnits,
@@ -30,12 +29,14 @@ from tfbnn.cli.options import (
     csv_layout,
     epochs,
     fraction,
+    json_object,
     positive_float,
     positive_int,
     probability,
     widths,
 )
 from tfbnn.data import tabular
+from tfbnn.data.tabular import Task
 from tfbnn.estimators import (
     CLASSIFICATION_CALIBRATION,
     CLASSIFICATION_LIKELIHOODS,

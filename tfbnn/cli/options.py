@@ -9,6 +9,7 @@ turns into a usage error naming the option.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -25,6 +26,17 @@ from tfbnn.validation import check_fraction, check_int, check_positive, check_pr
 
 DEFAULTS = BayesianRegressor().get_params()
 """The command line's defaults: the estimators' own (both share them)."""
+
+
+def json_object(text: str) -> dict:
+    """An argparse type: a JSON object (method options on the command line)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({err})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
 
 
 class UsageError(ValueError):

@@ -10,6 +10,7 @@ data exactly as the training data was encoded.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 from pathlib import Path
 
@@ -17,7 +18,6 @@ import numpy as np
 import pandas as pd
 from pandas.api import types
 
-from tfbnn._options import Task
 from tfbnn.validation import check_option
 
 IMPUTE_OPTIONS = (None, "mean")
@@ -59,6 +59,15 @@ class Table:
     def feature_names(self) -> list[str]:
         """Names of the feature columns, in file order."""
         return list(self.X.columns)
+
+
+class Task(enum.StrEnum):
+    """What the target column is."""
+
+    REGRESSION = "regression"
+    """A real-valued (or count) target."""
+    CLASSIFICATION = "classification"
+    """A target taking one of a finite set of labels."""
 
 
 def read_table(

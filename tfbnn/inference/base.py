@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbnn import likelihoods
-from tfbnn._options import Registry
+from tfbnn.registry import Registry
 
 INFERENCE = Registry("inference")
 

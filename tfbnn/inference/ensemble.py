@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tfbnn._parallel import resolve_threads
 from tfbnn.functional import FunctionalModel
 from tfbnn.inference.base import (
     INFERENCE,
@@ -20,6 +19,7 @@ from tfbnn.inference.base import (
 )
 from tfbnn.inference.deterministic import ParamsMap, check_params_size, member_seeds
 from tfbnn.models import network
+from tfbnn.parallel import resolve_threads
 from tfbnn.training import train
 from tfbnn.validation import check_int, check_positive
 

@@ -36,7 +36,6 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfbnn import models
-from tfbnn._parallel import partition, resolve_threads, run_concurrently
 from tfbnn.functional import FunctionalModel
 from tfbnn.inference import diagnostics as diag
 from tfbnn.inference.base import INFERENCE, FitSettings
@@ -48,6 +47,7 @@ from tfbnn.inference.mcmc import (
     check_gamma_prior,
 )
 from tfbnn.optimizers import FlatOptimizer, program_key
+from tfbnn.parallel import partition, resolve_threads, run_concurrently
 from tfbnn.validation import check_int, check_option, check_positive, check_probability
 
 logger = logging.getLogger("tfbnn")

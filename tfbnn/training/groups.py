@@ -15,8 +15,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from tfbnn._parallel import partition, resolve_threads, run_concurrently
 from tfbnn.functional import FunctionalModel
+from tfbnn.parallel import partition, resolve_threads, run_concurrently
 from tfbnn.training.runner import runner_for
 
 
