@@ -76,3 +76,12 @@ def test_names_and_bad_optimizers():
     assert float(sgd.learning_rate.numpy()) == pytest.approx(0.3)
     with pytest.raises(ValueError, match="Unknown optimizer='adamm'"):
         optimizers.get("adamm")
+
+
+def test_slots_are_read_by_name_from_the_state():
+    flat = optimizers.FlatOptimizer(keras.optimizers.RMSprop(0.1, rho=0.5), (2,))
+    state = flat.initial_state()
+    _, state = flat.apply(state, tf.constant([1.0, -2.0]), tf.zeros(2))
+    np.testing.assert_allclose(flat.slot(state, "velocity").numpy(), [0.5, 2.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="RMSprop has no slot 'momentum'; it has \\['velocity'\\]"):
+        flat.slot(state, "momentum")

@@ -24,6 +24,8 @@ from keras.src.optimizers.base_optimizer import BaseOptimizer
 
 from tfbnn.validation import check_positive
 
+#: The name of the parameter tensor the optimizer is built for (its slots are named after it).
+PARAMETERS = "parameters"
 #: The optimizer the training loops use when none is given.
 DEFAULT_OPTIMIZER = "adam"
 
@@ -115,7 +117,7 @@ class FlatOptimizer:
         optimizer = get(optimizer)
         stateless_class = type(type(optimizer).__name__, (_StatelessUpdates, type(optimizer)), {})
         self.optimizer = stateless_class.from_config(optimizer.get_config())
-        self.optimizer.build([keras.Variable(tf.zeros(shape, dtype), name="parameters")])
+        self.optimizer.build([keras.Variable(tf.zeros(shape, dtype), name=PARAMETERS)])
         self.key = program_key(self.optimizer)
 
     def initial_state(self, optimizer=None) -> list[tf.Tensor]:
@@ -136,6 +138,17 @@ class FlatOptimizer:
         """One step: `(new theta, new state)` from the gradient of the loss at `theta`."""
         (theta,), state = self.optimizer.stateless_apply(list(state), [grad], [theta])
         return theta, state
+
+    def slot(self, state, name: str) -> tf.Tensor:
+        """The optimizer's per-parameter slot `name` (e.g. RMSprop's "velocity", Adam's
+        "momentum"), read from `state`."""
+        names = [v.name for v in self.optimizer.variables]
+        wanted = f"{PARAMETERS}_{name}"
+        if wanted not in names:
+            slots = [n[len(PARAMETERS) + 1:] for n in names if n.startswith(PARAMETERS + "_")]
+            raise ValueError(f"{type(self.optimizer).__name__} has no slot {name!r}; "
+                             f"it has {slots}")
+        return state[names.index(wanted)]
 
     def iterations(self, state) -> tf.Tensor:
         """The number of steps taken, read from `state`."""

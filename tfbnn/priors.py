@@ -63,38 +63,37 @@ class Prior(ConfigObject):
         raise NotImplementedError
 
 
-@PRIORS.register("normal")
-@keras.saving.register_keras_serializable(package="tfbnn.priors")
-class Normal(Prior):
-    """Independent Normal(loc, scale) on every weight: the classic `Normal(0, 1)` prior."""
+class _LocationScalePrior(Prior):
+    """A prior of one TFP location-scale family (`family`) on every weight."""
 
-    has_closed_form_kl = True
+    family = None
 
     def __init__(self, loc: float = 0.0, scale: float = 1.0):
         self.loc = check_finite("loc", loc)
         self.scale = check_positive("scale", scale)
 
     def _distribution(self, dtype):
-        return tfd.Normal(tf.cast(self.loc, dtype), tf.cast(self.scale, dtype))
+        return self.family(tf.cast(self.loc, dtype), tf.cast(self.scale, dtype))
 
     def get_config(self):
         return {"loc": self.loc, "scale": self.scale}
+
+
+@PRIORS.register("normal")
+@keras.saving.register_keras_serializable(package="tfbnn.priors")
+class Normal(_LocationScalePrior):
+    """Independent Normal(loc, scale) on every weight: the classic `Normal(0, 1)` prior."""
+
+    family = tfd.Normal
+    has_closed_form_kl = True
 
 
 @PRIORS.register("laplace")
 @keras.saving.register_keras_serializable(package="tfbnn.priors")
-class Laplace(Prior):
+class Laplace(_LocationScalePrior):
     """Independent Laplace(loc, scale) on every weight: a sparsity-favouring prior."""
 
-    def __init__(self, loc: float = 0.0, scale: float = 1.0):
-        self.loc = check_finite("loc", loc)
-        self.scale = check_positive("scale", scale)
-
-    def _distribution(self, dtype):
-        return tfd.Laplace(tf.cast(self.loc, dtype), tf.cast(self.scale, dtype))
-
-    def get_config(self):
-        return {"loc": self.loc, "scale": self.scale}
+    family = tfd.Laplace
 
 
 @PRIORS.register("student_t")

@@ -97,8 +97,6 @@ class _StepRunner:
         self.rmsprop = None
         if preconditioner == "rmsprop":
             self.rmsprop = FlatOptimizer(rmsprop_preconditioner(), (log_posterior.size,))
-            names = [v.name for v in self.rmsprop.optimizer.variables]
-            self._average = next(i for i, name in enumerate(names) if name.endswith("velocity"))
         self.run = tf.function(self._run, jit_compile=jit_compile, reduce_retracing=True)
 
     def initial_moments(self) -> list:
@@ -113,7 +111,7 @@ class _StepRunner:
             return grad, tf.ones_like(grad), moments
         step, moments = self.rmsprop.apply(moments, grad, tf.zeros_like(grad))
         epsilon = self.rmsprop.optimizer.epsilon
-        return -step, tf.math.rsqrt(moments[self._average] + epsilon), moments
+        return -step, tf.math.rsqrt(self.rmsprop.slot(moments, "velocity") + epsilon), moments
 
     def _run(self, theta, velocity, moments, x, y, batches, rates, noisy, keep, seed, friction,
              temperature):
