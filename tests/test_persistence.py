@@ -125,9 +125,17 @@ def test_saving_an_unfitted_estimator_raises(tmp_path):
 def test_saving_onto_a_file_raises(regressor, tmp_path):
     target = tmp_path / "model"
     target.write_text("not a folder")
-    with pytest.raises(ValueError, match="exists and is not a folder"):
+    with pytest.raises(ValueError, match="is an existing file, not a model folder"):
         regressor.save(target)
     assert target.read_text() == "not a folder"
+
+
+def test_saving_onto_a_folder_of_other_files_raises_and_keeps_them(regressor, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds other files, not a tfbnn model"):
+        regressor.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 # -- what cannot be loaded ---------------------------------------------------------------------

@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods, priors
 from tfbnn.calibration import calibration_method, deserialize_calibrator, serialize_calibrator
+from tfbnn.files import check_model_destination
 from tfbnn.registry import Registry
 from tfbnn.version import __version__
 
@@ -100,13 +101,7 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
     """
     check_is_fitted(estimator, "inference_")
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"Cannot save to {path}: it exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not (path / CONFIG_FILE).exists():
-        # Saving replaces the folder: never take a folder that holds something else.
-        raise ValueError(
-            f"Cannot save to {path}: it is a folder with other contents, not a tfbnn model"
-        )
+    check_model_destination(path, CONFIG_FILE)  # saving replaces the whole folder
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {key: _jsonable(getattr(estimator, key)) for key in _ARRAY_STATE + _PLAIN_STATE
              if hasattr(estimator, key)}
