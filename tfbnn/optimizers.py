@@ -115,6 +115,7 @@ class FlatOptimizer:
 
     def __init__(self, optimizer, shape, dtype="float32"):
         optimizer = get(optimizer)
+        self.keras_class, self.shape, self.dtype = type(optimizer), tuple(shape), dtype
         stateless_class = type(type(optimizer).__name__, (_StatelessUpdates, type(optimizer)), {})
         self.optimizer = stateless_class.from_config(optimizer.get_config())
         self.optimizer.build([keras.Variable(tf.zeros(shape, dtype), name=PARAMETERS)])
@@ -153,3 +154,31 @@ class FlatOptimizer:
     def iterations(self, state) -> tf.Tensor:
         """The number of steps taken, read from `state`."""
         return state[self.optimizer.variables.index(self.optimizer.iterations)]
+
+    # -- a Keras optimizer mirroring the state, for Keras callbacks ---------------------
+
+    def view(self, optimizer=None) -> keras.optimizers.Optimizer:
+        """A plain Keras optimizer of this class and configuration whose variables hold
+        `initial_state(optimizer)`, one variable per state entry, in the same order.
+
+        Keras callbacks read and set its `learning_rate` and `iterations`, and
+        `save_weights` / `load_weights` store all of it (moments included);
+        `read_view` and `write_view` move values between it and the loop's state.
+        """
+        view = self.keras_class.from_config(self.optimizer.get_config())
+        view.build([keras.Variable(tf.zeros(self.shape, self.dtype), name=PARAMETERS)])
+        self.write_view(view, self.initial_state(optimizer))
+        return view
+
+    def read_view(self, view, state=None) -> list[tf.Tensor]:
+        """The state held by `view`; given `state`, only its scalar entries (step count,
+        constant learning rate) are taken from `view`, the slots from `state`."""
+        values = [tf.convert_to_tensor(v) for v in view.variables]
+        if state is None:
+            return values
+        return [v if v.shape.rank == 0 else s for v, s in zip(values, state)]
+
+    def write_view(self, view, state) -> None:
+        """Writes `state` into `view`."""
+        for variable, value in zip(view.variables, state, strict=True):
+            variable.assign(value)

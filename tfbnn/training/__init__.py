@@ -2,6 +2,7 @@
 
 * `loop`: `train`, its `History` and `NonFiniteLossError`;
 * `groups`: one network or an ensemble's groups of members, advanced chunk by chunk;
+* `monitor`: what happens between compiled calls (history, Keras callbacks);
 * `runner`: the compiled epochs (`EpochRunner`), cached per architecture.
 """
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -66,15 +67,40 @@ class GroupedRun:
         self.runner = runner_for(models[0], likelihood, batch_size, jit_compile=jit_compile,
                                  n_members=self.size, adversarial=adversarial,
                                  optimizer=optimizer)
-        self.theta = self.params.get()
-        # Per group: its (padded) slice of the members' parameters, and its optimizer state.
-        self.thetas = [tf.constant(pad_rows(self.theta[g], self.size)) for g in self.groups]
         self.opt_states = [self.runner.initial_state(optimizer) for _ in self.groups]
+        self.reload()
+
+    def reload(self):
+        """Takes the parameters and non-trainable values (seed states, KL weights) from
+        the Keras model(s): what callbacks leave there is what the next epoch uses."""
+        self.theta = self.params.get()
+        # Per group: its (padded) slice of the members' parameters.
+        self.thetas = [tf.constant(pad_rows(self.theta[g], self.size)) for g in self.groups]
         self.state = self.params.functionals[0].get_state()
 
+    def optimizer_view(self) -> keras.optimizers.Optimizer:
+        """A Keras optimizer holding the run's optimizer state, for Keras callbacks
+        (`FlatOptimizer.view`); `pull_optimizer` and `push_optimizer` keep them in step."""
+        view = self.runner.optimizer.view()
+        self.push_optimizer(view)
+        return view
+
+    def pull_optimizer(self, view):
+        """Takes the optimizer state from `view`: all of it for one group, else its
+        step count and constant learning rate (shared by the groups)."""
+        flat = self.runner.optimizer
+        if len(self.groups) == 1:
+            self.opt_states = [flat.read_view(view)]
+        else:
+            self.opt_states = [flat.read_view(view, s) for s in self.opt_states]
+
+    def push_optimizer(self, view):
+        """Writes the (first group's) optimizer state into `view`."""
+        self.runner.optimizer.write_view(view, self.opt_states[0])
+
     def run(self, x, y, orders, n_epochs: int, epsilon):
-        """`n_epochs` epochs in the data orders `orders` (k, [M,] n): per-epoch mean NLL
-        and KL terms over the (real) members, `(n_epochs,)` each."""
+        """`n_epochs` epochs in the data orders `orders` (k, [M,] n): per-epoch NLL and
+        KL terms, `(n_epochs,)` each, or `(n_epochs, M)` for an ensemble's members."""
         outs = run_concurrently([
             functools.partial(self.runner.run_epochs, x, y, theta, opt_state, self.state,
                               tf.constant(pad_rows(orders[:, g], self.size, axis=1)),
@@ -85,15 +111,15 @@ class GroupedRun:
         self.state = outs[0][2]
         self.theta = self.thetas[0] if self.n_models is None else tf.concat(
             [t[: g.stop - g.start] for t, g in zip(self.thetas, self.groups)], axis=0)
-        return tuple(self._member_mean([out[i].numpy()[:n_epochs] for out in outs])
+        return tuple(self._members([out[i].numpy()[:n_epochs] for out in outs])
                      for i in (3, 4))
 
-    def _member_mean(self, records) -> np.ndarray:
-        """Per-epoch mean over the real members of the groups' `(k, [size])` records."""
+    def _members(self, records) -> np.ndarray:
+        """The real members' columns of the groups' `(k, [size])` records: `(k, [M])`."""
         if self.n_models is None:
             return records[0]
         return np.concatenate([r[:, : g.stop - g.start] for r, g in zip(records, self.groups)],
-                              axis=1).mean(axis=1)
+                              axis=1)
 
     def val_nll(self, x_val, y_val):
         """The predictive NLL on validation data and each member's own mean NLL."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from tfbnn import optimizers
 from tfbnn.training.groups import GroupedRun
+from tfbnn.training.monitor import Monitor
 from tfbnn.validation import check_int
 
 
@@ -76,7 +76,13 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
             epoch's weights, and training stops when all have run out of patience.
         seed: seeds the data order.
         verbose: 1 shows a progress bar, 0 is silent.
-        callbacks: Keras callbacks, called at the end of every epoch.
+        callbacks: Keras callbacks (`TensorBoard`, `CSVLogger`, `ModelCheckpoint`,
+            `BackupAndRestore`, `LearningRateScheduler`, `ReduceLROnPlateau`,
+            `EarlyStopping`, your own), called at the beginning and end of every
+            epoch (not per batch), with `nll`, `kl`, `loss` and `val_nll` in their
+            logs, and the run's optimizer as `model.optimizer`; an ensemble's
+            see its first member, and the members' means and own values
+            (`nll_member_0`, ...). Details: `tfbnn.training.monitor`.
         jit_compile: compile the epochs with XLA.
         epoch_hook: optional `f(epoch, theta)` called after every epoch with the
             flat parameters (`(M, P)` for an ensemble), e.g. to collect SWAG moments.
@@ -100,28 +106,38 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
     optimizer = optimizers.get(optimizer, learning_rate)
     x, y, validation_data = _as_tensors(x, y, validation_data)
     members = list(model) if isinstance(model, list | tuple) else None
-    if members is not None and callbacks:
-        raise ValueError("Callbacks are not supported when training an ensemble")
     batch_size = min(int(batch_size), int(x.shape[0]))
     epsilon = adversarial_step(adversarial_epsilon, int(x.shape[-1]))
+    n_rows = int(x.shape[0])
+    steps = -(-n_rows // batch_size)
+    monitor = Monitor(members[0] if members else model, members is not None, epochs, steps,
+                      callbacks, validation_data, patience, epoch_hook, verbose)
     run = GroupedRun(members or [model], members is not None, likelihood, batch_size, optimizer,
                      threads=threads, jit_compile=jit_compile,
                      adversarial=adversarial_epsilon is not None)
-    monitor = _Monitor(members[0] if members else model, members is not None, epochs,
-                       callbacks, validation_data, patience, epoch_hook, verbose)
-    n_rows = int(x.shape[0])
-    chunk = 1 if monitor.per_epoch else epochs_per_call(-(-n_rows // batch_size))
+    chunk = 1 if monitor.per_epoch else epochs_per_call(steps)
     orders = _DataOrders(seed, chunk, n_rows if members is None else (len(members), n_rows))
-    monitor.begin()
-    for first in range(0, epochs, chunk):
-        monitor.on_epoch_begin(first)
+    try:
+        _run_epochs(run, monitor, orders, (x, y, epsilon), epochs, chunk, optimizer)
+    finally:
+        monitor.detach()
+    return monitor.history
+
+
+def _run_epochs(run: GroupedRun, monitor: Monitor, orders, data, epochs: int, chunk: int,
+                optimizer) -> None:
+    """The epochs of `train`, `chunk` per compiled call, from the first not yet run."""
+    x, y, epsilon = data
+    start = monitor.begin(run, History())
+    orders.skip(start)
+    for first in range(start, epochs, chunk):
+        monitor.on_epoch_begin(first, run)
         n_run = min(chunk, epochs - first)
         nlls, kls = run.run(x, y, orders.next(n_run), n_run, epsilon)
         _check_finite(nlls, kls, first, run, optimizer)
         if monitor.end_of_epochs(first, nlls, kls, run):
             break
     monitor.finish(run)
-    return monitor.history
 
 
 def _as_tensors(x, y, validation_data):
@@ -137,7 +153,7 @@ def _check_finite(nlls, kls, first: int, run: GroupedRun, optimizer) -> None:
     bad = ~(np.isfinite(nlls) & np.isfinite(kls))
     if bad.any():
         run.restore_initial()
-        epoch = first + int(np.argmax(bad))
+        epoch = first + int(np.argmax(bad.reshape(len(bad), -1).any(axis=1)))
         raise NonFiniteLossError(
             f"Training diverged: the loss became non-finite at epoch {epoch + 1} "
             f"(nll={nlls[bad][0]}, kl={kls[bad][0]}). Try a smaller learning_rate "
@@ -162,94 +178,11 @@ class _DataOrders:
         orders[:n_epochs] = self.rng.permuted(orders[:n_epochs], axis=-1)
         return orders
 
-
-class _Monitor:
-    """What happens between compiled calls: history, progress bar, validation, epoch
-    hook, Keras callbacks and early stopping (per member for an ensemble)."""
-
-    def __init__(self, model, ensemble: bool, epochs: int, callbacks, validation_data,
-                 patience, epoch_hook, verbose):
-        self.model, self.epochs = model, epochs
-        self.validation_data, self.epoch_hook = validation_data, epoch_hook
-        callbacks = list(callbacks or [])
-        stopping = validation_data is not None and patience is not None
-        self.member_stopping = MemberEarlyStopping(int(patience)) if stopping and ensemble else None
-        if stopping and not ensemble:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_nll", mode="min", patience=int(patience), restore_best_weights=True))
-        #: Callbacks, hooks and validation see every epoch; otherwise many epochs per call.
-        self.per_epoch = bool(callbacks) or validation_data is not None or epoch_hook is not None
-        self.callbacks = keras.callbacks.CallbackList(callbacks, model=model)
-        self.progress = keras.utils.Progbar(
-            epochs, verbose=1, unit_name="epoch", stateful_metrics=["nll", "kl", "loss", "val_nll"]
-        ) if verbose else None
-        self.history = History()
-
-    def begin(self):
-        self.model.stop_training = False
-        self.callbacks.on_train_begin()
-
-    def on_epoch_begin(self, epoch: int):
-        self.callbacks.on_epoch_begin(epoch)
-
-    def end_of_epochs(self, first: int, nlls, kls, run: GroupedRun) -> bool:
-        """Records the epochs just run, reports the last; True to stop training."""
-        history = self.history
-        history.nll.extend(nlls.tolist())
-        history.kl.extend(kls.tolist())
-        history.loss.extend((nlls + kls).tolist())
-        epoch = first + len(nlls) - 1
-        logs = {"nll": history.nll[-1], "kl": history.kl[-1], "loss": history.loss[-1]}
-        if self.per_epoch:
-            run.sync()  # callbacks (early stopping) read and restore the Keras model's weights
-        if self.epoch_hook is not None:
-            self.epoch_hook(epoch, run.theta)
-        if self.validation_data is not None:
-            val_nll, member_nll = run.val_nll(*self.validation_data)
-            logs["val_nll"] = float(val_nll)
-            history.val_nll.append(logs["val_nll"])
-        if self.progress is not None:
-            self.progress.update(epoch + 1, values=list(logs.items()),
-                                 finalize=epoch + 1 == self.epochs)
-        self.callbacks.on_epoch_end(epoch, logs)
-        if self.member_stopping is not None:
-            self.model.stop_training = self.member_stopping.update(
-                member_nll.numpy(), run.theta.numpy())
-        if self.model.stop_training:
-            history.stopped_epoch = epoch + 1
-        return bool(self.model.stop_training)
-
-    def finish(self, run: GroupedRun):
-        """Leaves the trained (or each member's best) weights in the Keras model(s)."""
-        if self.member_stopping is not None:
-            run.sync(self.member_stopping.best_theta)
-        elif not self.per_epoch:
-            run.sync()
-        self.callbacks.on_train_end()
-
-
-class MemberEarlyStopping:
-    """Early stopping of each ensemble member on its own validation NLL.
-
-    Keeps every member's weights from its best epoch; says stop once every member
-    has gone `patience` epochs without improving. Members that have run out of
-    patience keep training with the others (one program), but are restored.
-    """
-
-    def __init__(self, patience: int):
-        self.patience = patience
-        self.best = self.wait = self.best_theta = None
-
-    def update(self, member_nll: np.ndarray, theta: np.ndarray) -> bool:
-        """Takes one epoch's per-member validation NLL and weights; True to stop."""
-        if self.best is None:
-            self.best, self.wait = np.full(len(theta), np.inf), np.zeros(len(theta), int)
-            self.best_theta = theta.copy()
-        improved = member_nll < self.best
-        self.best = np.where(improved, member_nll, self.best)
-        self.best_theta[improved] = theta[improved]
-        self.wait = np.where(improved, 0, self.wait + 1)
-        return bool(np.all(self.wait >= self.patience))
+    def skip(self, n_epochs: int) -> None:
+        """Draws (and drops) the orders of `n_epochs` epochs, one by one: a run resumed
+        after them (one epoch per call) sees the orders the whole run would have."""
+        for _ in range(n_epochs):
+            self.next(1)
 
 
 def adversarial_step(value, n_features: int) -> tf.Tensor:
