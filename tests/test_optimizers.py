@@ -85,3 +85,22 @@ def test_slots_are_read_by_name_from_the_state():
     np.testing.assert_allclose(flat.slot(state, "velocity").numpy(), [0.5, 2.0], rtol=1e-6)
     with pytest.raises(ValueError, match="RMSprop has no slot 'momentum'; it has \\['velocity'\\]"):
         flat.slot(state, "momentum")
+
+
+def test_a_view_holds_the_state_as_a_keras_optimizer_callbacks_can_change():
+    flat = optimizers.FlatOptimizer(keras.optimizers.Adam(0.1), (2,))
+    view = flat.view(keras.optimizers.Adam(0.05))
+    assert isinstance(view, keras.optimizers.Adam)
+    assert float(view.learning_rate) == pytest.approx(0.05)
+    _, state = flat.apply(flat.read_view(view), tf.constant([1.0, -2.0]), tf.zeros(2))
+    flat.write_view(view, state)
+    assert int(view.iterations) == 1
+    np.testing.assert_allclose(view.variables[2].numpy(), [0.1, -0.2], rtol=1e-6)  # momentum
+    view.learning_rate = 0.5
+    read = flat.read_view(view)
+    assert float(read[1]) == 0.5 and float(flat.iterations(read)) == 1
+    # Given a state, only the step count and learning rate come from the view.
+    other = flat.initial_state()
+    mixed = flat.read_view(view, other)
+    assert float(mixed[1]) == 0.5 and int(flat.iterations(mixed)) == 1
+    np.testing.assert_array_equal(flat.slot(mixed, "momentum").numpy(), [0.0, 0.0])

@@ -32,10 +32,21 @@ import numpy as np
 LOGGED = ("nll", "kl", "loss", "val_nll")
 
 
+def minimised(name: str) -> bool:
+    """Whether `name` is one of the logged losses (`nll`, `val_nll`, `kl_member_0`, ...)."""
+    base = name.removeprefix("val_").partition("_member_")[0]
+    return base in ("nll", "kl", "loss")
+
+
 def check_callbacks(callbacks, ensemble: bool) -> None:
-    """Refuses callbacks that cannot work in `train` (see the module docstring)."""
+    """Refuses callbacks that cannot work in `train` (see the module docstring), and
+    sets callbacks monitoring a logged loss in mode "auto" to mode "min" (Keras finds
+    the direction of a name only among compiled metrics)."""
     for callback in callbacks:
         name = type(callback).__name__
+        if getattr(callback, "mode", None) == "auto" and minimised(
+                str(getattr(callback, "monitor", ""))):
+            callback.mode = "min"  # EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
         if getattr(callback, "save_freq", "epoch") != "epoch":
             raise ValueError(
                 f"{name}(save_freq={callback.save_freq!r}) is not supported by tfbnn.train: "
@@ -104,13 +115,15 @@ class Monitor:
         self.callbacks.on_train_begin()
         first = self.model._initial_epoch or 0
         self.model._initial_epoch = None
-        run.reload()  # the weights a backup restored
         return int(first)
 
     def on_epoch_begin(self, epoch: int, run):
+        """Calls `on_epoch_begin`; the epoch then starts from the model's variables and
+        the optimizer state as the callbacks (and a restored backup) left them."""
         self.callbacks.on_epoch_begin(epoch)
         if self.view is not None:
-            run.pull_optimizer(self.view)  # a learning rate set by a callback
+            run.reload()
+            run.pull_optimizer(self.view)
 
     def epoch_logs(self, nlls, kls) -> dict:
         """The last epoch's logs, and its means recorded in the history."""
@@ -145,8 +158,6 @@ class Monitor:
             self.progress.update(epoch + 1, values=[(k, logs[k]) for k in LOGGED if k in logs],
                                  finalize=epoch + 1 == self.epochs)
         self.callbacks.on_epoch_end(epoch, logs)
-        if self.per_epoch:
-            run.reload()
         if self.member_stopping is not None:
             self.model.stop_training = self.member_stopping.update(
                 member_nll.numpy(), run.theta.numpy())
