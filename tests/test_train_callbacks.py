@@ -182,6 +182,20 @@ def test_model_checkpoint_saves_the_weights_of_each_epochs_end(tmp_path):
             np.testing.assert_array_equal(a, b)
 
 
+def test_model_checkpoint_keeps_the_whole_model_of_the_best_epoch(tmp_path):
+    x, y = _data()
+    record = _Record()
+    path = str(tmp_path / "best.keras")
+    history = train(_bayesian(), LEARNED, x, y, epochs=4, validation_data=(x[:8], -y[:8]),
+                    callbacks=[record, keras.callbacks.ModelCheckpoint(
+                        path, monitor="val_nll", save_best_only=True)], **FIT)
+    best = int(np.argmin(history.val_nll))
+    assert best < 3  # the check below is not merely the last epoch
+    for a, b in zip(keras.models.load_model(path).get_weights(), record.weights[best],
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 class _Interrupt(keras.callbacks.Callback):
     def __init__(self, epoch):
         super().__init__()
