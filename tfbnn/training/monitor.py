@@ -18,6 +18,12 @@ compiled call) and see:
   leave in the model's variables (weights, a KL weight, any non-trainable value)
   is what the next epoch uses.
 
+Callbacks that monitor one of these losses in mode "auto" (`EarlyStopping`,
+`ModelCheckpoint`, `ReduceLROnPlateau`) are set to mode "min": Keras infers the
+direction only for `loss` and compiled metrics. Batch-level hooks are not called
+(an epoch is one compiled call), so saving every few batches (`save_freq=<int>`)
+is refused.
+
 An ensemble's callbacks see its first member as `model`; stopping it
 (`EarlyStopping` without `restore_best_weights`) stops every member, and a
 learning rate set on it applies to every member. Callbacks that would save or
