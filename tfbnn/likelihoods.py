@@ -82,11 +82,40 @@ class Likelihood(ConfigObject):
         """
         return []
 
+    def n_targets(self, n_params: int) -> int:
+        """The number of target dimensions `d` that `params` of width `n_params` stand for
+        (the inverse of `n_params`)."""
+        return n_params
+
     def log_prob(self, y, params) -> tf.Tensor:
-        """Log-likelihood of each example, summed over target dimensions."""
+        """Log-likelihood of each example, summed over target dimensions.
+
+        Args:
+            y: targets `(..., B, d)`; with one target dimension also `(..., B)`
+                (class labels: `(..., B)` or `(..., B, 1)`).
+            params: `(..., B, k)` likelihood parameters, `k = n_params(d)`; leading
+                sample axes broadcast against those of `y`, which may leave them out.
+                Half-precision parameters (mixed precision) are computed in float32.
+
+        Returns:
+            `(..., B)`: one log-likelihood per example (and sample).
+
+        Raises:
+            ValueError: if the static shapes of `y` and `params` cannot be meant
+                together (another target width, another number of examples); the
+                message names both shapes.
+        """
+        params = tf.convert_to_tensor(params)
+        if params.dtype in (tf.float16, tf.bfloat16):
+            params = tf.cast(params, tf.float32)
+        y = tf.convert_to_tensor(y)
+        width = self.n_targets(params.shape[-1]) if params.shape.rank else None
+        return self._log_prob(with_target_axis(y, params.shape, width), params)
+
+    def _log_prob(self, y, params) -> tf.Tensor:
+        """`log_prob` of targets already of shape `(..., B, d)`."""
         dist = self.distribution(params)
-        y = tf.cast(y, dist.dtype)
-        return tf.reduce_sum(dist.log_prob(y), axis=-1)
+        return tf.reduce_sum(dist.log_prob(tf.cast(y, dist.dtype)), axis=-1)
 
     # -- the maths in the network outputs, for curvature methods (float64 NumPy)
 
@@ -115,6 +144,42 @@ class Likelihood(ConfigObject):
             f"likelihoods with one are {output_hessian_names()}")
 
 
+def with_target_axis(y, params_shape, width):
+    """`y` as `(..., B, width)` for parameters of static shape `(..., B, k)`.
+
+    `y` may have a target axis of `width`, or none when `width` is 1; its leading
+    axes must broadcast against the parameters' (it may leave sample axes out), and
+    its example axis must equal theirs. Checked on static shapes (unknown sizes
+    pass), so it costs nothing inside `tf.function` or XLA; unknown ranks pass
+    unchecked.
+    """
+    if y.shape.rank is None or params_shape.rank is None or width is None:
+        return y
+    batch = params_shape[:-1]
+    if y.shape.rank >= 1 and _fits(y.shape[:-1], batch) and y.shape[-1] in (width, None):
+        return y
+    if width == 1 and _fits(y.shape, batch):
+        return y[..., tf.newaxis]
+    n = batch[-1] if batch.rank else None
+    expected = f"(..., {n}, {width})" + (f" or (..., {n})" if width == 1 else "")
+    raise ValueError(
+        f"targets of shape {tuple(y.shape)} do not fit likelihood parameters of shape "
+        f"{tuple(params_shape)} ({width} target dimension{'s' if width != 1 else ''}): "
+        f"expected targets of shape {expected}"
+    )
+
+
+def _fits(y_batch, batch) -> bool:
+    """Whether targets' batch shape `y_batch` can be meant against parameters' `batch`:
+    no more axes, the same example axis (the last), broadcastable leading axes."""
+    if y_batch.rank > batch.rank or (batch.rank and not y_batch.rank):
+        return False
+    if batch.rank and None not in (y_batch[-1], batch[-1]) and y_batch[-1] != batch[-1]:
+        return False
+    return all(a is None or b is None or a == b or 1 in (a, b)
+               for a, b in zip(y_batch[::-1], batch[::-1]))
+
+
 def output_hessian_names() -> list[str]:
     """The registered likelihood names that curvature methods (Laplace) support."""
     return [name for name in LIKELIHOODS.names() if LIKELIHOODS.get(name).has_output_hessian]
@@ -134,6 +199,15 @@ def _all_layers(model):
     for layer in getattr(model, "layers", []):
         yield layer
         yield from _all_layers(layer)
+
+
+def _half(n_params, likelihood) -> int:
+    """`d` of `2 d` location and scale parameters; a ValueError for an odd width."""
+    if n_params is not None and n_params % 2:
+        raise ValueError(
+            f"{likelihood!r} takes a location and a scale per target dimension (an even "
+            f"number of parameters), got {n_params}")
+    return None if n_params is None else n_params // 2
 
 
 def _split_loc_scale(params, min_scale):
@@ -157,6 +231,9 @@ class _LocationScale(Likelihood):
 
     def n_params(self, n_targets):
         return 2 * n_targets if self.trainable else n_targets
+
+    def n_targets(self, n_params):
+        return _half(n_params, self) if self.trainable else n_params
 
     def output_layers(self, n_targets):
         if not self.trainable:
@@ -252,6 +329,9 @@ class HeteroscedasticGaussian(Likelihood):
     def n_network_outputs(self, n_targets):
         return 2 * n_targets
 
+    def n_targets(self, n_params):
+        return _half(n_params, self)
+
     def distribution(self, params):
         return tfd.Normal(*_split_loc_scale(params, self.min_scale))
 
@@ -338,12 +418,11 @@ class Categorical(Likelihood):
     def distribution(self, params):
         return tfd.Categorical(logits=params)
 
-    def log_prob(self, y, params):
-        params = tf.convert_to_tensor(params)
-        y = tf.cast(y, tf.int32)
-        if y.shape.rank == params.shape.rank:  # a trailing label column of width 1
-            y = y[..., 0]
-        return self.distribution(params).log_prob(y)  # broadcasts, e.g. (1, B) against (S, B)
+    def n_targets(self, n_params):
+        return 1  # one label column
+
+    def _log_prob(self, y, params):
+        return self.distribution(params).log_prob(tf.cast(y[..., 0], tf.int32))
 
     def class_probs(self, params):
         return tf.math.softmax(params, axis=-1)
