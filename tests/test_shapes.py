@@ -201,3 +201,26 @@ def test_tfbnn_train_refuses_targets_of_another_width():
     with pytest.raises(ValueError, match=r"targets of shape \(.*, 3\) do not fit likelihood"):
         tfbnn.train(model, L.Gaussian(trainable=True), x, np.repeat(y[:, None], 3, axis=1),
                     epochs=1, verbose=0)
+
+
+def _dense(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="relu"),
+                             keras.layers.Dense(2)])
+
+
+@pytest.mark.parametrize("members", [None, 2], ids=["one_model", "ensemble"])
+def test_tfbnn_train_gives_the_same_losses_for_1d_and_2d_targets(members):
+    # Ensembles gather (M, B) targets for (M, B, k) outputs; validation is a
+    # mixture over members (or weight samples) with (1, n) targets.
+    x, y = _linear_data(60)
+    history = {}
+    for name, targets in (("1d", y), ("2d", y[:, None])):
+        model = _dense(0) if members is None else [_dense(m) for m in range(members)]
+        history[name] = tfbnn.train(model, L.HeteroscedasticGaussian(), x[:40], targets[:40],
+                                    epochs=2, batch_size=16, seed=0, verbose=0, threads=1,
+                                    validation_data=(x[40:], targets[40:]))
+    assert np.all(np.isfinite(history["1d"].val_nll)) and len(history["1d"].val_nll) == 2
+    np.testing.assert_array_equal(np.asarray(history["1d"].nll), np.asarray(history["2d"].nll))
+    np.testing.assert_array_equal(np.asarray(history["1d"].val_nll),
+                                  np.asarray(history["2d"].val_nll))
