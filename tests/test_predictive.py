@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy import optimize, special, stats
 
 from tfbnn import Predictive
@@ -217,6 +218,17 @@ def test_several_target_dimensions_keep_their_axis():
 def test_squeeze_must_be_auto_or_a_bool():
     with pytest.raises(ValueError, match=r"Unknown squeeze='yes'; expected one of \['auto', True"):
         Predictive(HETERO, HETERO_PARAMS, squeeze="yes")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_parameters_give_the_float32_predictive(dtype):
+    half = tf.cast(HETERO_PARAMS, dtype)  # what a mixed-precision model outputs
+    dist = Predictive(HETERO, half)
+    reference = Predictive(HETERO, tf.cast(half, "float32"))
+    assert dist.params.dtype == "float32"
+    np.testing.assert_array_equal(dist.mean, reference.mean)
+    y = RNG.normal(size=(B, 2))
+    np.testing.assert_array_equal(dist.log_prob(y), reference.log_prob(y))
 
 
 def test_samples_are_seeded_and_follow_the_predictive():

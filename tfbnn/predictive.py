@@ -46,7 +46,7 @@ class Predictive:
 
     def __init__(self, likelihood, params, *, shift=0.0, scale=1.0, squeeze="auto",
                  classes=None, seed=None):
-        params = tf.convert_to_tensor(params, tf.float32)
+        params = tf.cast(params, tf.float32)  # also half-precision outputs (mixed precision)
         if params.shape.rank != 3:
             raise ValueError(f"params must have shape (S, B, k), got {tuple(params.shape)}")
         self.likelihood = likelihood
