@@ -8,7 +8,10 @@ see it as an ordinary weight.
 Shapes: for `d` target dimensions the network emits `params` of shape
 `(..., likelihood.n_params(d))`; `distribution(params)` has batch shape `(..., d)`
 (`(...)` for `Categorical`), and `log_prob(y, params)` sums over the target
-dimensions, giving one value per example.
+dimensions, giving one value per example. Targets are `(..., B, d)`, or `(..., B)`
+for one target dimension (class labels with or without a column); shapes that
+cannot be meant together raise a ValueError naming both (see `tfbnn.shapes`).
+Half-precision parameters (mixed precision) are computed in float32.
 
 Curvature methods (the Laplace approximation) also need each likelihood's maths in
 the network outputs `f` (before any head), in float64 NumPy: `output_nll`,
@@ -455,6 +458,8 @@ class NegativeLogLikelihood(keras.losses.Loss):
 
     Use it with `model.compile(loss=...)`; the variational layers add their
     (weighted) KL divergence as layer losses, so Keras minimises the negative ELBO.
+    `y_true` may be 1-D for one target dimension; the loss is the mean over the
+    batch's examples, in float32 also under a mixed-precision policy.
     """
 
     def __init__(self, likelihood, name="negative_log_likelihood", **kwargs):
