@@ -164,6 +164,20 @@ def test_conformal_per_target_columns_and_json():
     np.testing.assert_array_equal(restored.interval(mean, 0.9), conformal.interval(mean, 0.9))
 
 
+@pytest.mark.parametrize("make", [QuantileRecalibrator, ConformalRegressor])
+def test_calibrators_take_squeezed_and_column_predictives_alike(make):
+    rng = np.random.default_rng(7)
+    mean = rng.normal(size=(1, 50, 1)).astype("float32")
+    y = mean[0, :, 0] + rng.normal(size=50)
+    flat = Predictive(Gaussian(scale=0.5), mean)  # one target: (50,) by default
+    column = Predictive(Gaussian(scale=0.5), mean, squeeze=False)
+    lower, upper = make().fit(flat, y).interval(flat, 0.8)
+    expected = make().fit(column, y[:, None]).interval(column, 0.8)
+    assert lower.shape == upper.shape == (50,)
+    np.testing.assert_allclose(lower, expected[0].reshape(50), rtol=1e-6)
+    np.testing.assert_allclose(upper, expected[1].reshape(50), rtol=1e-6)
+
+
 def test_conformal_quantile_index_is_not_fooled_by_rounding():
     # (19 + 1) * 0.95 is 19.000000000000004 in floating point: k must be 19, not 20.
     conformal = ConformalRegressor().fit(np.zeros(19), np.arange(1.0, 20.0))

@@ -65,6 +65,19 @@ def test_predict_with_return_std_matches_the_predictive_distribution(regressor, 
     assert regressor.predict_distribution(X[:5], n_samples=7).n_draws == 7
 
 
+def test_predictions_have_the_shape_of_the_fitted_target(data):
+    # A 1-D y gives 1-D summaries; a y of one column keeps its column, as in scikit-learn.
+    X, y = data
+    for targets, shape in ((y, (5,)), (y[:, None], (5, 1))):
+        model = BayesianRegressor(**{**NO_XLA, "epochs": 2}, random_state=0).fit(X, targets)
+        dist = model.predict_distribution(X[:5])
+        assert dist.squeeze is (targets.ndim == 1)
+        assert model.predict(X[:5]).shape == dist.mean.shape == dist.std.shape == shape
+        assert dist.interval(0.9)[0].shape == dist.quantile(0.5).shape == shape
+        assert dist.samples.shape == (SMALL["n_samples"], *shape)
+        assert dist.log_prob(targets[:5]).shape == (5,)
+
+
 def test_regressor_score_is_r2(regressor, data):
     X, y = data
     assert regressor.score(X, y) == pytest.approx(r2_score(y, regressor.predict(X)))

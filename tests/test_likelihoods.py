@@ -8,6 +8,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy import special, stats
 
 from tfbnn import BayesianRegressor, likelihoods
@@ -53,6 +54,7 @@ def test_parameter_widths(likelihood, d, network_outputs, params):
     expected_batch = (5,) if isinstance(likelihood, L.Categorical) else (5, d)
     assert tuple(dist.batch_shape) == expected_batch
     assert likelihood.log_prob(np.zeros((5, d), "float32"), x).shape == (5,)
+    assert likelihood.n_targets(params) == d
 
 
 def test_only_trainable_location_scale_likelihoods_add_a_head():
@@ -290,6 +292,57 @@ def test_negative_log_likelihood_loss_computes_and_serialises(likelihood, width,
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     assert loaded.loss.likelihood == likelihood
+
+
+# -- mixed precision: half-precision outputs, float32 log-likelihoods ---------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("likelihood, width", [(L.Gaussian(trainable=True), 2),
+                                               (L.HeteroscedasticGaussian(), 2),
+                                               (L.StudentT(), 1), (L.Poisson(), 1),
+                                               (L.Bernoulli(), 1), (L.Categorical(3), 3)])
+def test_half_precision_parameters_are_computed_in_float32(likelihood, width, dtype):
+    rng = np.random.default_rng(2)
+    half = tf.cast(rng.normal(size=(6, width)), dtype)
+    y = rng.integers(0, 2, size=6).astype("float32")
+    got = likelihood.log_prob(y, half)
+    assert got.dtype == tf.float32
+    # Exactly the float32 computation on the (rounded) half-precision values.
+    np.testing.assert_array_equal(got, likelihood.log_prob(y, tf.cast(half, tf.float32)))
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _fit_dense(x, y):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(2)])
+    loss = L.NegativeLogLikelihood(L.HeteroscedasticGaussian())
+    model.compile(keras.optimizers.Adam(1e-2), loss=loss)
+    history = model.fit(x, y, epochs=15, batch_size=32, verbose=0)
+    return model, loss, history.history["loss"]
+
+
+def test_a_mixed_precision_model_fits_with_a_float32_loss(mixed_policy):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(256, 2)).astype("float32")
+    y = (2 * x[:, 0] - x[:, 1] + rng.normal(size=256)).astype("float32")
+    model, loss, history = _fit_dense(x, y)
+    outputs = model(x[:8])
+    assert outputs.dtype == mixed_policy.removeprefix("mixed_")
+    assert loss(y[:8], outputs).dtype == "float32"
+    assert np.all(np.isfinite(history))
+    keras.mixed_precision.set_global_policy("float32")
+    _, _, reference = _fit_dense(x, y)
+    assert abs(history[-1] - reference[-1]) < 0.05 * abs(reference[-1])
 
 
 # -- the heteroscedastic likelihood learns input-dependent noise -----------------------------

@@ -6,7 +6,14 @@ from scipy import integrate, special, stats
 from sklearn import metrics as skm
 
 from tfbnn import metrics
-from tfbnn.likelihoods import Bernoulli, Categorical, Gaussian, Poisson, StudentT
+from tfbnn.likelihoods import (
+    Bernoulli,
+    Categorical,
+    Gaussian,
+    HeteroscedasticGaussian,
+    Poisson,
+    StudentT,
+)
 from tfbnn.predictive import Predictive
 
 RNG = np.random.default_rng(20240601)
@@ -83,12 +90,27 @@ def test_nll_of_several_targets_is_joint_per_example():
 
 def test_one_dimensional_targets_fit_an_unsqueezed_predictive():
     locs = RNG.normal(size=(1, 12, 1))
-    predictive = Predictive(Gaussian(scale=0.5), locs)  # mean is (12, 1)
+    predictive = Predictive(Gaussian(scale=0.5), locs, squeeze=False)  # mean is (12, 1)
     y = RNG.normal(size=12)
     assert metrics.nll(y, predictive) == pytest.approx(
         -stats.norm.logpdf(y, locs[0, :, 0], 0.5).mean(), rel=1e-5)
     assert metrics.calibration_error(y, predictive) == pytest.approx(
         metrics.calibration_error(y, (locs[0, :, 0], np.full(12, 0.5))), abs=1e-6)
+
+
+@pytest.mark.parametrize("y_shape", [(20,), (20, 1)])
+def test_every_regression_metric_is_the_same_for_squeezed_and_column_predictives(y_shape):
+    params = RNG.normal(size=(5, 20, 2)).astype("float32")
+    kwargs = {"shift": 3.0, "scale": 2.0, "seed": 0}  # the seed: the same samples for the CRPS
+    flat = Predictive(HeteroscedasticGaussian(), params, **kwargs)  # (20,) by default
+    column = Predictive(HeteroscedasticGaussian(), params, squeeze=False, **kwargs)
+    assert flat.mean.shape == (20,) and column.mean.shape == (20, 1)
+    y = (3.0 + 2.0 * RNG.normal(size=20)).reshape(y_shape)
+    expected = metrics.evaluate(column, y=y.reshape(20, 1), level=0.9)
+    got = metrics.evaluate(flat, y=y, level=0.9)
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, rel=1e-9), name
 
 
 def crps_by_integration(y, mean, std):

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy import optimize, special, stats
 
 from tfbnn import Predictive
@@ -58,7 +59,7 @@ def test_student_t_aleatoric_variance_includes_the_tails():
     params = RNG.normal(size=(S, B, 1)).astype("float32")
     dist = Predictive(lik, params)
     np.testing.assert_allclose(dist.aleatoric_var, 0.25 * 5 / 3, rtol=1e-5)
-    np.testing.assert_allclose(dist.epistemic_var, params.astype(np.float64).var(axis=0),
+    np.testing.assert_allclose(dist.epistemic_var, params[..., 0].astype(np.float64).var(axis=0),
                                rtol=1e-4, atol=1e-7)
 
 
@@ -107,12 +108,13 @@ def test_cdf_of_the_mixture():
 def test_poisson_quantile_is_the_smallest_count_reaching_q():
     rates = np.array([[[2.0], [0.3]], [[5.0], [0.3]], [[3.5], [9.0]]])  # (S=3, B=2, 1)
     dist = Predictive(L.Poisson(), np.log(rates))
+    rates = rates[..., 0]  # one target: the summaries are (B,)
     np.testing.assert_allclose(dist.mean, rates.mean(axis=0), rtol=1e-5)
     np.testing.assert_allclose(dist.var, rates.mean(axis=0) + rates.var(axis=0), rtol=1e-5)
     for q in (0.05, 0.5, 0.9):
         expected = [min(k for k in range(200)
-                        if stats.poisson.cdf(k, rates[:, b, 0]).mean() >= q) for b in range(2)]
-        np.testing.assert_array_equal(dist.quantile(q)[:, 0], expected)
+                        if stats.poisson.cdf(k, rates[:, b]).mean() >= q) for b in range(2)]
+        np.testing.assert_array_equal(dist.quantile(q), expected)
 
 
 # -- densities ----------------------------------------------------------------------------
@@ -171,9 +173,10 @@ def test_a_shift_and_scale_per_input_map_each_input_on_its_own():
 
 def test_squeeze_returns_one_value_per_input_for_a_single_target():
     params = HETERO_PARAMS[..., [0, 2]]  # one target
-    full = Predictive(HETERO, params, shift=1.0, scale=3.0)
+    full = Predictive(HETERO, params, shift=1.0, scale=3.0, squeeze=False)
     flat = Predictive(HETERO, params, shift=1.0, scale=3.0, squeeze=True)
     assert full.mean.shape == (B, 1) and flat.mean.shape == (B,)
+    assert full.squeeze is False and flat.squeeze is True
     np.testing.assert_allclose(flat.std, full.std[:, 0])
     np.testing.assert_allclose(flat.quantile(0.7), full.quantile(0.7)[:, 0])
     y = RNG.normal(size=B)
@@ -181,11 +184,58 @@ def test_squeeze_returns_one_value_per_input_for_a_single_target():
     assert flat.samples.shape == (S, B)
 
 
+@pytest.mark.parametrize("likelihood, width", [(L.Gaussian(trainable=True), 2),
+                                               (L.Gaussian(scale=0.5), 1), (HETERO, 2),
+                                               (L.StudentT(trainable=True), 2), (L.Poisson(), 1)])
+def test_one_target_dimension_gives_one_dimensional_summaries_by_default(likelihood, width):
+    params = RNG.normal(size=(S, B, width)).astype("float32")
+    dist = Predictive(likelihood, params, shift=1.0, scale=2.0)
+    assert dist.squeeze is True
+    y = RNG.poisson(2.0, size=B).astype(float)
+    lower, upper = dist.interval(0.9)
+    for value in (dist.mean, dist.std, dist.var, dist.aleatoric_var, dist.epistemic_var,
+                  dist.quantile(0.3), lower, upper, dist.cdf(y), dist.log_prob(y),
+                  dist.mean - y):
+        assert value.shape == (B,)
+    assert dist.samples.shape == (S, B)
+    # The same numbers as the (B, 1) form, and a (B, 1) truth is taken too.
+    full = Predictive(likelihood, params, shift=1.0, scale=2.0, squeeze=False)
+    np.testing.assert_allclose(dist.mean, full.mean[:, 0])
+    np.testing.assert_allclose(dist.std, full.std[:, 0])
+    np.testing.assert_allclose(dist.log_prob(y), full.log_prob(y[:, None]), rtol=1e-6)
+    np.testing.assert_allclose(dist.cdf(y[:, None]), full.cdf(y[:, None])[:, 0])
+
+
+def test_several_target_dimensions_keep_their_axis():
+    dist = Predictive(HETERO, HETERO_PARAMS)
+    assert dist.squeeze is False
+    assert dist.mean.shape == dist.std.shape == dist.quantile(0.5).shape == (B, 2)
+    assert dist.samples.shape == (S, B, 2)
+    with pytest.raises(ValueError, match=r"y must have shape \(n, 2\), got \(4,\)"):
+        dist.log_prob(np.zeros(B))
+
+
+def test_squeeze_must_be_auto_or_a_bool():
+    with pytest.raises(ValueError, match=r"Unknown squeeze='yes'; expected one of \['auto', True"):
+        Predictive(HETERO, HETERO_PARAMS, squeeze="yes")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_parameters_give_the_float32_predictive(dtype):
+    half = tf.cast(HETERO_PARAMS, dtype)  # what a mixed-precision model outputs
+    dist = Predictive(HETERO, half)
+    reference = Predictive(HETERO, tf.cast(half, "float32"))
+    assert dist.params.dtype == "float32"
+    np.testing.assert_array_equal(dist.mean, reference.mean)
+    y = RNG.normal(size=(B, 2))
+    np.testing.assert_array_equal(dist.log_prob(y), reference.log_prob(y))
+
+
 def test_samples_are_seeded_and_follow_the_predictive():
     params = np.zeros((4000, 1, 1), "float32")
     dist = Predictive(L.Gaussian(scale=1.0), params, shift=2.0, scale=3.0, seed=1)
     draws = dist.samples
-    assert draws.shape == (4000, 1, 1)
+    assert draws.shape == (4000, 1)
     np.testing.assert_array_equal(draws, Predictive(L.Gaussian(scale=1.0), params, shift=2.0,
                                                     scale=3.0, seed=1).samples)
     assert abs(draws.mean() - 2.0) < 4 * 3.0 / math.sqrt(4000)

@@ -8,7 +8,10 @@ see it as an ordinary weight.
 Shapes: for `d` target dimensions the network emits `params` of shape
 `(..., likelihood.n_params(d))`; `distribution(params)` has batch shape `(..., d)`
 (`(...)` for `Categorical`), and `log_prob(y, params)` sums over the target
-dimensions, giving one value per example.
+dimensions, giving one value per example. Targets are `(..., B, d)`, or `(..., B)`
+for one target dimension (class labels with or without a column); shapes that
+cannot be meant together raise a ValueError naming both (see `tfbnn.shapes`).
+Half-precision parameters (mixed precision) are computed in float32.
 
 Curvature methods (the Laplace approximation) also need each likelihood's maths in
 the network outputs `f` (before any head), in float64 NumPy: `output_nll`,
@@ -42,6 +45,7 @@ from scipy.special import gammaln, log_softmax, softmax
 
 from tfbnn.layers.heads import LearnedScale, raw_for_scale
 from tfbnn.registry import ConfigObject, Registry
+from tfbnn.shapes import with_target_axis
 from tfbnn.validation import check_int, check_non_negative, check_positive
 
 tfd = tfp.distributions
@@ -82,11 +86,40 @@ class Likelihood(ConfigObject):
         """
         return []
 
+    def n_targets(self, n_params: int) -> int:
+        """The number of target dimensions `d` that `params` of width `n_params` stand for
+        (the inverse of `n_params`)."""
+        return n_params
+
     def log_prob(self, y, params) -> tf.Tensor:
-        """Log-likelihood of each example, summed over target dimensions."""
+        """Log-likelihood of each example, summed over target dimensions.
+
+        Args:
+            y: targets `(..., B, d)`; with one target dimension also `(..., B)`
+                (class labels: `(..., B)` or `(..., B, 1)`).
+            params: `(..., B, k)` likelihood parameters, `k = n_params(d)`; leading
+                sample axes broadcast against those of `y`, which may leave them out.
+                Half-precision parameters (mixed precision) are computed in float32.
+
+        Returns:
+            `(..., B)`: one log-likelihood per example (and sample).
+
+        Raises:
+            ValueError: if the static shapes of `y` and `params` cannot be meant
+                together (another target width, another number of examples); the
+                message names both shapes.
+        """
+        params = tf.convert_to_tensor(params)
+        if params.dtype in (tf.float16, tf.bfloat16):
+            params = tf.cast(params, tf.float32)
+        y = tf.convert_to_tensor(y)
+        width = self.n_targets(params.shape[-1]) if params.shape.rank else None
+        return self._log_prob(with_target_axis(y, params.shape, width), params)
+
+    def _log_prob(self, y, params) -> tf.Tensor:
+        """`log_prob` of targets already of shape `(..., B, d)`."""
         dist = self.distribution(params)
-        y = tf.cast(y, dist.dtype)
-        return tf.reduce_sum(dist.log_prob(y), axis=-1)
+        return tf.reduce_sum(dist.log_prob(tf.cast(y, dist.dtype)), axis=-1)
 
     # -- the maths in the network outputs, for curvature methods (float64 NumPy)
 
@@ -136,6 +169,15 @@ def _all_layers(model):
         yield from _all_layers(layer)
 
 
+def _half(n_params, likelihood) -> int:
+    """`d` of `2 d` location and scale parameters; a ValueError for an odd width."""
+    if n_params is not None and n_params % 2:
+        raise ValueError(
+            f"{likelihood!r} takes a location and a scale per target dimension (an even "
+            f"number of parameters), got {n_params}")
+    return None if n_params is None else n_params // 2
+
+
 def _split_loc_scale(params, min_scale):
     """Splits `(..., 2d)` into a location and a positive scale `softplus(raw) + min_scale`."""
     loc, raw = tf.split(params, 2, axis=-1)
@@ -157,6 +199,9 @@ class _LocationScale(Likelihood):
 
     def n_params(self, n_targets):
         return 2 * n_targets if self.trainable else n_targets
+
+    def n_targets(self, n_params):
+        return _half(n_params, self) if self.trainable else n_params
 
     def output_layers(self, n_targets):
         if not self.trainable:
@@ -252,6 +297,9 @@ class HeteroscedasticGaussian(Likelihood):
     def n_network_outputs(self, n_targets):
         return 2 * n_targets
 
+    def n_targets(self, n_params):
+        return _half(n_params, self)
+
     def distribution(self, params):
         return tfd.Normal(*_split_loc_scale(params, self.min_scale))
 
@@ -338,12 +386,11 @@ class Categorical(Likelihood):
     def distribution(self, params):
         return tfd.Categorical(logits=params)
 
-    def log_prob(self, y, params):
-        params = tf.convert_to_tensor(params)
-        y = tf.cast(y, tf.int32)
-        if y.shape.rank == params.shape.rank:  # a trailing label column of width 1
-            y = y[..., 0]
-        return self.distribution(params).log_prob(y)  # broadcasts, e.g. (1, B) against (S, B)
+    def n_targets(self, n_params):
+        return 1  # one label column
+
+    def _log_prob(self, y, params):
+        return self.distribution(params).log_prob(tf.cast(y[..., 0], tf.int32))
 
     def class_probs(self, params):
         return tf.math.softmax(params, axis=-1)
@@ -411,6 +458,8 @@ class NegativeLogLikelihood(keras.losses.Loss):
 
     Use it with `model.compile(loss=...)`; the variational layers add their
     (weighted) KL divergence as layer losses, so Keras minimises the negative ELBO.
+    `y_true` may be 1-D for one target dimension; the loss is the mean over the
+    batch's examples, in float32 also under a mixed-precision policy.
     """
 
     def __init__(self, likelihood, name="negative_log_likelihood", **kwargs):

@@ -24,7 +24,7 @@ from functools import cached_property
 import numpy as np
 import tensorflow as tf
 
-from tfbnn.validation import check_level, check_probability
+from tfbnn.validation import check_level, check_option, check_probability
 
 
 class Predictive:
@@ -36,14 +36,17 @@ class Predictive:
         shift, scale: affine map from the model's target units to the user's
             (regression only): `y = shift + scale * z`; scalars, `(d,)`, or `(B, d)`
             for a map of its own at each input.
-        squeeze: return `(B,)` instead of `(B, 1)` for a single target.
+        squeeze: `"auto"` (the default) returns `(B,)` rather than `(B, 1)` when the
+            parameters stand for one target dimension, `(B, d)` for `d > 1`; True or
+            False to decide (the estimators return the shape of the `y` they were
+            fitted on).
         classes: class labels for classification (default `0..K-1`).
         seed: seeds `samples`.
     """
 
-    def __init__(self, likelihood, params, *, shift=0.0, scale=1.0, squeeze=False,
+    def __init__(self, likelihood, params, *, shift=0.0, scale=1.0, squeeze="auto",
                  classes=None, seed=None):
-        params = tf.convert_to_tensor(params, tf.float32)
+        params = tf.cast(params, tf.float32)  # also half-precision outputs (mixed precision)
         if params.shape.rank != 3:
             raise ValueError(f"params must have shape (S, B, k), got {tuple(params.shape)}")
         self.likelihood = likelihood
@@ -51,10 +54,12 @@ class Predictive:
         self.n_draws = int(params.shape[0])
         self._shift = np.asarray(shift, np.float64)
         self._scale = np.asarray(scale, np.float64)
-        self._squeeze = bool(squeeze)
         self._seed = seed
         self._dist = likelihood.distribution(params)
         self.is_classification = bool(likelihood.is_classification)
+        if check_option("squeeze", squeeze, ["auto", True, False]) == "auto":
+            squeeze = not self.is_classification and self._dist.batch_shape[-1] == 1
+        self._squeeze = bool(squeeze)
         if self.is_classification:
             probs = likelihood.class_probs(params).numpy().astype(np.float64)
             self._component_probs = probs  # (S, B, K)
@@ -74,7 +79,8 @@ class Predictive:
 
     @property
     def squeeze(self) -> bool:
-        """Whether a single target comes back as `(B,)` rather than `(B, 1)`."""
+        """Whether a single target comes back as `(B,)` rather than `(B, 1)` (what
+        `squeeze="auto"` resolved to)."""
         return self._squeeze
 
     @property
@@ -161,13 +167,15 @@ class Predictive:
     # -- the mixture's distribution function ----------------------------------------
 
     def cdf(self, y) -> np.ndarray:
-        """Predictive CDF at `y` (user units), `(B, d)`; the PIT values when `y` is the truth."""
+        """Predictive CDF at `y` (user units), `(B, d)` (`(B,)` squeezed); the PIT values
+        when `y` is the truth."""
         self._require_regression("cdf")
         z = tf.constant(self._to_model_units(y), tf.float64)
         return self._out(tf.reduce_mean(self._dist64.cdf(z[tf.newaxis]), axis=0).numpy())
 
     def quantile(self, q) -> np.ndarray:
-        """The `q`-quantile of the predictive mixture, `(B, d)`, in user units."""
+        """The `q`-quantile of the predictive mixture, `(B, d)` (`(B,)` squeezed), in user
+        units."""
         self._require_regression("quantile")
         z = self._mixture_quantile(check_probability("q", q))
         return self._out(self._shift + self._scale * z)
@@ -201,7 +209,8 @@ class Predictive:
 
     @property
     def samples(self) -> np.ndarray:
-        """One draw of `y` per posterior draw, `(S, B, d)` in user units (labels for classes)."""
+        """One draw of `y` per posterior draw, `(S, B, d)` (`(S, B)` squeezed) in user units
+        (labels for classes)."""
         draws = self._dist.sample(seed=self._tf_seed()).numpy()
         if self.is_classification:
             if draws.ndim == 3:  # Bernoulli with one target
