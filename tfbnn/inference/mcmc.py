@@ -126,10 +126,7 @@ class LogPosterior:
     def log_likelihood(self, thetas, x, y) -> tf.Tensor:
         """Summed log-likelihood of `(x, y)` under each of `(M, P)` vectors, shape `(M,)`."""
         params = self.functional.map(thetas, x)
-        # Tile the targets to the draws: `Categorical.log_prob` reshapes rather than
-        # broadcasts its labels.
-        y = tf.broadcast_to(y, tf.concat([tf.shape(params)[:1], tf.shape(y)], 0))
-        return tf.reduce_sum(self.likelihood.log_prob(y, params), -1)
+        return tf.reduce_sum(self.likelihood.log_prob(y, params), -1)  # y broadcasts to draws
 
     def __call__(self, thetas, x, y, data_scale=1.0) -> tf.Tensor:
         """`log_prior + data_scale * log_likelihood` of `(M, P)` vectors; `data_scale = N / B`
