@@ -61,14 +61,15 @@ _VARIANCE_FLOOR = {"float16": 1e-7}
 def normal_kl(loc, scale, prior_loc: float, prior_scale: float):
     """KL[Normal(loc, scale) || Normal(prior_loc, prior_scale)] summed over all entries.
 
-    `log(s0 / s) + (s^2 + (m - m0)^2) / (2 s0^2) - 1/2`, written out: a handful of
-    elementwise ops, without building distribution objects on every call.
+    `log(s0 / s) + (s^2 + (m - m0)^2) / (2 s0^2) - 1/2` per entry, written with the
+    prior's numbers folded into constants: a few elementwise ops and no division
+    (each op, and its gradient, costs more than its arithmetic in a small network).
     """
-    ratio = scale / prior_scale
-    return tf.reduce_sum(
-        0.5 * (tf.square(ratio) + tf.square((loc - prior_loc) / prior_scale) - 1.0)
-        - tf.math.log(ratio)
-    )
+    half_precision = 0.5 / prior_scale**2
+    centred = loc if prior_loc == 0 else loc - prior_loc
+    per_entry = half_precision * (tf.square(scale) + tf.square(centred)) - tf.math.log(scale)
+    constant = math.log(prior_scale) - 0.5
+    return tf.reduce_sum(per_entry) + constant * float(math.prod(loc.shape))
 
 
 class DenseVariational(keras.layers.Layer):
@@ -194,26 +195,39 @@ class DenseVariational(keras.layers.Layer):
 
     # -- forward pass -----------------------------------------------------------------
 
+    #: Whether `_apply_kernel` needs standard-normal noise of the kernel's shape.
+    kernel_noise = True
+
+    def row_noise_widths(self) -> list[int]:
+        """Widths of the per-row standard-normal noise `_apply_kernel` consumes."""
+        raise NotImplementedError
+
     def call(self, inputs):
         n_samples = current_weight_samples()
         if n_samples is not None:
             return self.activation(self._call_vectorised(inputs, n_samples))
-        kernel = self.kernel_params()
-        shapes = self._noise_shapes(inputs)
-        n_kernel_noises = len(shapes)
-        if self.use_bias:
-            shapes.append(tf.constant([self.units]))
-        # One float32 random draw per call, split into every noise tensor the layer
+        # Rows of a 2-D matrix: plain matrix products, and noise of static widths.
+        n_in = self.kernel_loc.shape[0]
+        x = inputs if len(inputs.shape) == 2 else tf.reshape(inputs, [-1, n_in])
+        weight_rows = n_in * self.kernel_noise + self.use_bias
+        widths = self.row_noise_widths()
+        # One float32 random draw per call, cut into every noise tensor the layer
         # needs: each random op costs far more than its arithmetic in a small network.
-        sizes = tf.stack([tf.reduce_prod(shape) for shape in shapes])
-        flat = random_normal(tf.reduce_sum(sizes)[tf.newaxis], self.seed_generator)
-        noises = [tf.reshape(part, shape)
-                  for part, shape in zip(tf.split(flat, sizes), shapes)]
-        outputs, kernel_sample = self._apply_kernel(inputs, kernel, noises[:n_kernel_noises])
+        n_weight, width = weight_rows * self.units, sum(widths)
+        size = n_weight + tf.shape(x)[:1] * width if width else [n_weight]
+        flat = random_normal(size, self.seed_generator)
+        weight_noise, row_noises = flat, []
+        if width:
+            weight_noise, row_noise = tf.split(flat, [n_weight, -1])
+            row_noises = tf.split(tf.reshape(row_noise, [-1, width]), widths, axis=1)
+        weight_noise = tf.reshape(weight_noise, [weight_rows, self.units])
+        kernel = self.kernel_params()
+        outputs, kernel_sample = self._apply_kernel(
+            x, kernel, weight_noise[:n_in] if self.kernel_noise else None, row_noises)
         kl = self._kl(kernel, kernel_sample)
         if self.use_bias:
             bias = self.bias_params()
-            bias_sample = bias[0] + bias[1] * noises[-1]
+            bias_sample = bias[0] + bias[1] * weight_noise[-1]
             outputs = outputs + tf.cast(bias_sample, outputs.dtype)
             kl = kl + self._kl(bias, bias_sample)
         # The weight is read here, on every step: never a constant of the traced program.
@@ -222,22 +236,18 @@ class DenseVariational(keras.layers.Layer):
         tracker = None if self._kl_tracker is None else self._kl_tracker()
         if tracker is not None:
             tracker.record(self, term, tf.shape(inputs)[0])
+        if len(inputs.shape) != 2:
+            outputs = tf.reshape(outputs, tf.concat([tf.shape(inputs)[:-1], [self.units]], 0))
         return self.activation(outputs)
 
-    def _noise_shapes(self, inputs) -> list:
-        """Shapes of the standard-normal noise tensors `_apply_kernel` consumes."""
-        raise NotImplementedError
+    def _apply_kernel(self, x, kernel, kernel_noise, row_noises):
+        """Returns `(x @ sampled kernel, the float32 kernel sample or None)`.
 
-    def _apply_kernel(self, inputs, kernel, noises):
-        """Returns `(inputs @ sampled kernel, the float32 kernel sample or None)`.
-
-        `kernel` is the float32 `(loc, scale)` pair, `noises` float32 standard
-        normals; the product runs in the inputs' dtype.
+        `x` is `(rows, n_in)` in the compute dtype; `kernel` the float32 `(loc,
+        scale)` pair; `kernel_noise` float32 standard normals of the kernel's shape
+        (or None), `row_noises` `(rows, width)` ones, per `row_noise_widths`.
         """
         raise NotImplementedError
-
-    def _output_shape(self, inputs):
-        return tf.concat([tf.shape(inputs)[:-1], [self.units]], 0)
 
     def _call_vectorised(self, inputs, n_samples):
         # S full weight samples, one per block of rows: coherent function draws.
@@ -277,31 +287,30 @@ class DenseVariational(keras.layers.Layer):
 class DenseReparameterization(DenseVariational):
     """One kernel sample per call, shared by the whole batch (Blundell et al., 2015)."""
 
-    def _noise_shapes(self, inputs):
-        return [tf.shape(self.kernel_loc)]
+    def row_noise_widths(self):
+        return []
 
-    def _apply_kernel(self, inputs, kernel, noises):
+    def _apply_kernel(self, x, kernel, kernel_noise, row_noises):
         loc, scale = kernel
-        sample = loc + scale * noises[0]
-        return tf.einsum("...i,io->...o", inputs, tf.cast(sample, inputs.dtype)), sample
+        sample = loc + scale * kernel_noise
+        return tf.matmul(x, tf.cast(sample, x.dtype)), sample
 
 
 @keras.saving.register_keras_serializable(package="tfbnn")
 class DenseFlipout(DenseVariational):
     """Flipout: per-example sign flips decorrelate the gradient noise (Wen et al., 2018)."""
 
-    def _noise_shapes(self, inputs):
-        return [tf.shape(self.kernel_loc), tf.shape(inputs), self._output_shape(inputs)]
+    def row_noise_widths(self):
+        return [self.kernel_loc.shape[0], self.units]
 
-    def _apply_kernel(self, inputs, kernel, noises):
+    def _apply_kernel(self, x, kernel, kernel_noise, row_noises):
         loc, scale = kernel
-        kernel_noise, input_noise, output_noise = noises
         delta = scale * kernel_noise
-        dtype = inputs.dtype
+        dtype = x.dtype
         # The sign of a standard normal is a Rademacher variable.
-        sign_in, sign_out = (tf.cast(tf.sign(noise), dtype) for noise in (input_noise, output_noise))
-        mean = tf.einsum("...i,io->...o", inputs, tf.cast(loc, dtype))
-        perturbation = tf.einsum("...i,io->...o", inputs * sign_in, tf.cast(delta, dtype)) * sign_out
+        sign_in, sign_out = (tf.cast(tf.sign(noise), dtype) for noise in row_noises)
+        mean = tf.matmul(x, tf.cast(loc, dtype))
+        perturbation = tf.matmul(x * sign_in, tf.cast(delta, dtype)) * sign_out
         return mean + perturbation, loc + delta
 
 
@@ -309,16 +318,18 @@ class DenseFlipout(DenseVariational):
 class DenseLocalReparameterization(DenseVariational):
     """Samples pre-activations from their Gaussian marginal (Kingma et al., 2015)."""
 
-    def _noise_shapes(self, inputs):
-        return [self._output_shape(inputs)]
+    kernel_noise = False
 
-    def _apply_kernel(self, inputs, kernel, noises):
+    def row_noise_widths(self):
+        return [self.units]
+
+    def _apply_kernel(self, x, kernel, kernel_noise, row_noises):
         loc, scale = kernel
-        dtype = inputs.dtype
-        mean = tf.einsum("...i,io->...o", inputs, tf.cast(loc, dtype))
-        var = tf.einsum("...i,io->...o", tf.square(inputs), tf.cast(tf.square(scale), dtype))
+        dtype = x.dtype
+        mean = tf.matmul(x, tf.cast(loc, dtype))
+        var = tf.matmul(tf.square(x), tf.cast(tf.square(scale), dtype))
         floor = _VARIANCE_FLOOR.get(dtype.name, 1e-12)
-        outputs = mean + tf.sqrt(var + floor) * tf.cast(noises[0], dtype)
+        outputs = mean + tf.sqrt(var + floor) * tf.cast(row_noises[0], dtype)
         # Closed-form KLs ignore the sample; MC ones draw their own kernel sample.
         return outputs, None
 
