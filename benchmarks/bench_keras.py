@@ -6,8 +6,10 @@ Two comparisons in one run (time ratios are what to read: the machine is shared)
   `keras.Sequential` of `DenseFlipout(50, relu)`, `DenseFlipout(1)`, `LearnedScale()`
   with the `NegativeLogLikelihood(Gaussian(trainable=True))` loss, fitted with
   `model.fit` under several `compile` settings, and the same architecture trained by
-  `tfbnn.train`. Each is run `--repeats` times on fresh models; the first run of a
-  setting includes tracing/XLA compilation, so warm runs are reported separately.
+  `tfbnn.train`, and once more with the fastest settings fed by a repeated `tf.data`
+  pipeline. Each is run `--repeats` times on fresh models. `tfbnn.train` reuses its
+  compiled program across models, so its first run alone includes compiling; every
+  `model.fit` run traces (and with XLA compiles) its own train function.
 * A small conv net on scikit-learn's digits (8x8 images): a Conv2D/pool/flatten trunk
   with a `DenseFlipout` head against the same net with `keras.layers.Dense`, both
   under `model.fit`: seconds per epoch after the first, and their ratio.
@@ -41,6 +43,15 @@ FIT_SETTINGS = {
 }
 
 
+def repeated_dataset(x, y, seed):
+    """A shuffled, batched, repeated `tf.data` pipeline: `model.fit` then keeps one
+    iterator across epochs (with `steps_per_epoch`) instead of building one per epoch."""
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
+    return data.batch(BATCH).repeat().prefetch(tf.data.AUTOTUNE)
+
+
 def boston(data_dir=None):
     """Split 0 of boston, standardised with the training statistics; 2-D targets."""
     x_tr, y_tr, _, _ = load_uci("boston", data_dir).split(0)
@@ -50,21 +61,37 @@ def boston(data_dir=None):
     return xs, ys
 
 
-def recipe_model(n_features, n_train, seed=0):
-    return keras.Sequential([
-        keras.Input((n_features,)),
-        tfbnn.layers.DenseFlipout(UNITS, activation="relu", kl_weight=1 / n_train, seed=seed),
-        tfbnn.layers.DenseFlipout(1, kl_weight=1 / n_train, seed=seed + 1),
-        tfbnn.layers.LearnedScale(),
-    ])
+def recipe_model(n_features, n_train, seed=0, plain=False):
+    """The README's network; `plain=True`: the same with `keras.layers.Dense` (no KL)."""
+    if plain:
+        keras.utils.set_random_seed(seed)
+        hidden, out = keras.layers.Dense(UNITS, activation="relu"), keras.layers.Dense(1)
+    else:
+        hidden = tfbnn.layers.DenseFlipout(UNITS, activation="relu", kl_weight=1 / n_train,
+                                           seed=seed)
+        out = tfbnn.layers.DenseFlipout(1, kl_weight=1 / n_train, seed=seed + 1)
+    return keras.Sequential([keras.Input((n_features,)), hidden, out, tfbnn.layers.LearnedScale()])
 
 
-def time_fit(x, y, epochs, compile_kwargs, seed):
-    model = recipe_model(x.shape[1], len(x), seed)
+def time_fit(x, y, epochs, compile_kwargs, seed, dataset=False, plain=False):
+    """Seconds of one `model.fit` of a fresh model, and its last epoch's loss.
+
+    `dataset`: fed by `repeated_dataset` with `steps_per_epoch` (one pass per epoch;
+    `steps_per_execution` is capped at the steps of an epoch, as Keras runs whole
+    executions past the epoch's end on an infinite dataset).
+    """
+    model = recipe_model(x.shape[1], len(x), seed, plain)
     loss = likelihoods.NegativeLogLikelihood(likelihoods.Gaussian(trainable=True))
+    steps = -(-len(x) // BATCH)
+    if dataset and "steps_per_execution" in compile_kwargs:
+        compile_kwargs = {**compile_kwargs, "steps_per_execution": steps}
     model.compile(keras.optimizers.Adam(LR), loss=loss, **compile_kwargs)
     start = time.perf_counter()
-    history = model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, shuffle=True)
+    if dataset:
+        history = model.fit(repeated_dataset(x, y, seed), epochs=epochs, verbose=0,
+                            steps_per_epoch=steps)
+    else:
+        history = model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, shuffle=True)
     return time.perf_counter() - start, history.history["loss"][-1]
 
 
@@ -84,13 +111,23 @@ def recipe(args):
     runs = {"tfbnn.train": [time_train(x, y, args.epochs, seed) for seed in range(args.repeats)]}
     for name, kwargs in FIT_SETTINGS.items():
         runs[name] = [time_fit(x, y, args.epochs, kwargs, seed) for seed in range(args.repeats)]
-    base = np.median([s for s, _ in runs["tfbnn.train"][1:]] or [runs["tfbnn.train"][0][0]])
-    print(f"{'':>16} | {'first s':>8} {'warm s':>8} {'x train':>8} | {'final loss':>10}")
+    fastest = FIT_SETTINGS["fit jit spe=32"]
+    runs["... + tf.data"] = [time_fit(x, y, args.epochs, fastest, seed, dataset=True)
+                             for seed in range(args.repeats)]
+    # The same fit with plain Dense layers: what Keras' loop costs without tfbnn.
+    runs["Dense: fit jit spe"] = [time_fit(x, y, args.epochs, fastest, seed, plain=True)
+                                  for seed in range(args.repeats)]
+    train_seconds = [s for s, _ in runs["tfbnn.train"]]
+    cold, warm_train = train_seconds[0], np.median(train_seconds[1:] or train_seconds)
+    print(f"{'':>18} | {'first s':>8} {'warm s':>8} | {'x train':>8} {'x cold':>7} | "
+          f"{'final loss':>10}")
     for name, results in runs.items():
         seconds = [s for s, _ in results]
         warm = np.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
-        print(f"{name:>16} | {seconds[0]:8.2f} {warm:8.2f} {warm / base:8.2f} | "
-              f"{np.mean([loss for _, loss in results]):10.3f}")
+        print(f"{name:>18} | {seconds[0]:8.2f} {warm:8.2f} | {warm / warm_train:8.2f} "
+              f"{warm / cold:7.2f} | {np.mean([loss for _, loss in results]):10.3f}")
+    print("x train: warm seconds over tfbnn.train's warm run (its compiled program cached); "
+          "x cold: over its first run (compiling included), as model.fit compiles every time")
 
 
 def digits():
