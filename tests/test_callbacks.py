@@ -192,3 +192,23 @@ def test_a_compiled_model_with_the_metrics_saves_loads_and_trains_on(tmp_path):
     copy = keras.metrics.deserialize(keras.metrics.serialize(metric))
     assert isinstance(copy, NegativeLogLikelihood) and copy.name == "robust_nll"
     assert copy.likelihood.get_config() == metric.likelihood.get_config()
+
+
+def test_tensorboard_records_nll_kl_and_the_kl_weight(tmp_path):
+    import tensorflow as tf
+
+    model = _compile(_model(), learning_rate=0.01)
+    model.fit(*_data(), epochs=2, batch_size=16, verbose=0,
+              callbacks=[KLAnnealing(n_epochs=2),
+                         keras.callbacks.TensorBoard(str(tmp_path), write_graph=False)])
+    scalars = {}
+    for path in (tmp_path / "train").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if not value.tag.startswith("epoch_"):
+                    continue
+                number = float(tf.make_ndarray(value.tensor))
+                scalars.setdefault(value.tag, []).append(number)
+    assert {"epoch_loss", "epoch_nll", "epoch_kl", "epoch_kl_weight"} <= set(scalars)
+    assert scalars["epoch_kl"][0] == 0.0 and scalars["epoch_kl"][1] > 0
+    np.testing.assert_allclose(scalars["epoch_kl_weight"], [0.0, 0.5 / N], rtol=1e-6)

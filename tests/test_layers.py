@@ -255,9 +255,13 @@ def test_kl_weight_is_a_float32_state_variable_read_by_compiled_code_on_every_ca
     _, _, layer_loss = functional(functional.get_params(), state, x)
     np.testing.assert_allclose(float(layer_loss), 0.1 * float(kl_term(x)), rtol=1e-6)
 
+    set_kl_weight(model, 1 / 3)  # the number as given, not its float32 rounding
+    assert layer.kl_weight == 1 / 3 and layer.get_config()["kl_weight"] == 1 / 3
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert loaded.layers[0].kl_weight == 0.75
+    assert loaded.layers[0].kl_weight == 1 / 3
+    variable.assign(0.5)  # a direct write shows through
+    assert layer.kl_weight == 0.5
 
 
 

@@ -34,6 +34,7 @@ import math
 import weakref
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -118,18 +119,21 @@ class DenseVariational(keras.layers.Layer):
 
     @property
     def kl_weight(self) -> float:
-        """The factor on the KL layer loss, as a Python float."""
+        """The factor on the KL layer loss, as a Python float.
+
+        The number last set (e.g. exactly `1 / n`), unless the variable was changed
+        since (loaded weights, a direct assign): then the variable's float32 value.
+        """
         if self.kl_weight_variable is None:
             return self._kl_weight_value
-        return float(keras.ops.convert_to_numpy(self.kl_weight_variable))
+        value = float(keras.ops.convert_to_numpy(self.kl_weight_variable))
+        return self._kl_weight_value if value == float(np.float32(self._kl_weight_value)) else value
 
     @kl_weight.setter
     def kl_weight(self, value: float) -> None:
-        value = check_non_negative("kl_weight", value)
-        if self.kl_weight_variable is None:
-            self._kl_weight_value = value
-        else:
-            self.kl_weight_variable.assign(value)
+        self._kl_weight_value = check_non_negative("kl_weight", value)
+        if self.kl_weight_variable is not None:
+            self.kl_weight_variable.assign(self._kl_weight_value)
 
     def report_kl_to(self, tracker) -> None:
         """Makes every call report its KL term to `tracker` (`tracker.record(layer,
