@@ -13,6 +13,7 @@ from layer_checks import check_layer
 from scipy import stats
 
 from tfbnn import likelihoods, priors
+from tfbnn.functional import FunctionalModel
 from tfbnn.layers import (
     DenseFlipout,
     DenseLocalReparameterization,
@@ -80,7 +81,7 @@ def test_variational_layers_pass_the_layer_checks(cls, kwargs, n_trainable, tmp_
         (5, 3),
         expected_output_shape=(5, kwargs["units"]),
         expected_num_trainable_weights=n_trainable,
-        expected_num_non_trainable_variables=1,  # the seed generator's state
+        expected_num_non_trainable_variables=2,  # the seed generator's state, kl_weight
         expected_num_losses=1,  # kl_weight * KL
         stochastic=True,
         tmp_path=tmp_path,
@@ -91,7 +92,7 @@ def test_variational_layers_pass_the_layer_checks(cls, kwargs, n_trainable, tmp_
 @pytest.mark.parametrize("cls", VARIATIONAL)
 def test_variational_layers_take_inputs_with_extra_axes(cls, tmp_path):
     check_layer(cls, {"units": 2, "seed": 3}, (4, 3, 5), expected_output_shape=(4, 3, 2),
-                expected_num_trainable_weights=4, expected_num_non_trainable_variables=1,
+                expected_num_trainable_weights=4, expected_num_non_trainable_variables=2,
                 expected_num_losses=1, stochastic=True, tmp_path=tmp_path)
 
 
@@ -223,7 +224,45 @@ def test_set_kl_weight_reaches_every_variational_layer_including_nested_models()
 
     set_kl_weight(model, 0)
     model(x, training=True)
-    assert model.losses == []
+    assert [float(v) for v in model.losses] == [0.0, 0.0]
+
+
+def test_kl_weight_is_a_float32_state_variable_read_by_compiled_code_on_every_call(tmp_path):
+    layer = DenseFlipout(2, kl_weight=0.5, seed=0)
+    layer.kl_weight = 0.25  # before build: kept for the variable
+    model = keras.Sequential([keras.Input((3,)), layer])
+    variable = layer.kl_weight_variable
+    assert variable.dtype == "float32" and not variable.trainable
+    assert any(v is variable for v in model.non_trainable_variables)
+    assert layer.kl_weight == 0.25 and layer.get_config()["kl_weight"] == 0.25
+    x = np.ones((2, 3), "float32")
+
+    @tf.function(jit_compile=True)
+    def kl_term(inputs):
+        model(inputs, training=True)
+        return tf.add_n(model.losses)
+
+    first = float(kl_term(x))
+    set_kl_weight(model, 0.75)  # after tracing: the traced program must follow
+    np.testing.assert_allclose(float(kl_term(x)), 3 * first, rtol=1e-6)
+    assert kl_term.experimental_get_tracing_count() == 1
+
+    # Stateless calls (tfbnn.train, samplers) read the weight from the given state.
+    functional = FunctionalModel(model)
+    state = functional.get_state()
+    position = [i for i, v in enumerate(model.non_trainable_variables) if v is variable][0]
+    state[position] = tf.constant(0.075)
+    _, _, layer_loss = functional(functional.get_params(), state, x)
+    np.testing.assert_allclose(float(layer_loss), 0.1 * float(kl_term(x)), rtol=1e-6)
+
+    set_kl_weight(model, 1 / 3)  # the number as given, not its float32 rounding
+    assert layer.kl_weight == 1 / 3 and layer.get_config()["kl_weight"] == 1 / 3
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.layers[0].kl_weight == 1 / 3
+    variable.assign(0.5)  # a direct write shows through
+    assert layer.kl_weight == 0.5
+
 
 
 @pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf])
