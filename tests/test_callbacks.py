@@ -9,10 +9,17 @@ import keras
 import numpy as np
 import pytest
 
+import tfbnn
 from tfbnn import likelihoods
 from tfbnn.callbacks import KLAnnealing, cyclical_factor, linear_factor
 from tfbnn.keras_metrics import KLTracker, NegativeLogLikelihood, track_kl
-from tfbnn.layers import DenseFlipout, DenseLocalReparameterization, LearnedScale, set_kl_weight
+from tfbnn.layers import (
+    DenseFlipout,
+    DenseLocalReparameterization,
+    LearnedScale,
+    set_kl_weight,
+    variational_layers,
+)
 
 N = 40
 LIKELIHOOD = likelihoods.Gaussian(trainable=True)
@@ -94,6 +101,24 @@ def test_annealing_changes_the_logged_kl_term_exactly_as_scheduled(schedule, exp
     np.testing.assert_allclose(history["kl"], weights * unit_kl, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(history["loss"], np.add(history["nll"], history["kl"]),
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("linear", [0.0, 0.5, 1.0, 1.0, 1.0]),
+    ("cyclical", [0.0, 0.5, 1.0, 0.0, 0.5]),
+])
+def test_annealing_under_tfbnn_train_changes_the_kl_term_exactly_as_scheduled(schedule,
+                                                                              expected):
+    model = _model()
+    unit_kl = _unit_kl(model)
+    set_kl_weight(model, 1 / N)
+    annealing = KLAnnealing(schedule, n_epochs=2 if schedule == "linear" else 6, n_cycles=2,
+                            ramp=2 / 3)
+    history = tfbnn.train(model, LIKELIHOOD, *_data(), epochs=5, batch_size=16, verbose=0,
+                          optimizer=keras.optimizers.SGD(0.0), callbacks=[annealing])
+    np.testing.assert_allclose(history.kl, np.array(expected) / N * unit_kl, rtol=1e-5,
+                               atol=1e-7)
+    assert [layer.kl_weight for layer in variational_layers(model)] == [expected[-1] / N] * 2
 
 
 def test_annealing_targets_a_given_weight_and_by_default_the_whole_run():

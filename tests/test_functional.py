@@ -1,12 +1,14 @@
 """tfbnn.functional: a Keras model as a function of one flat parameter vector, and its
 batched evaluation of many vectors at once."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfbnn import likelihoods, models
-from tfbnn.functional import FunctionalModel
+from tfbnn.functional import FunctionalModel, architecture_key
+from tfbnn.layers import DenseFlipout
 
 
 @pytest.mark.parametrize("likelihood", [likelihoods.Gaussian(trainable=True),
@@ -26,3 +28,12 @@ def test_map_equals_one_keras_call_per_parameter_vector(likelihood, per_member_i
         functional.set_params(tf.constant(theta))
         expected = model(x[m] if per_member_inputs else x).numpy()
         np.testing.assert_allclose(out[m], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_models_differing_only_in_kl_weight_share_one_compiled_program():
+    def model(kl_weight, units=4):
+        return keras.Sequential([keras.Input((2,)),
+                                 DenseFlipout(units, kl_weight=kl_weight)])
+
+    assert architecture_key(model(0.1)) == architecture_key(model(0.5))
+    assert architecture_key(model(0.1)) != architecture_key(model(0.1, units=5))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tfbnn
 from tfbnn import compiled, likelihoods, models, training
 from tfbnn.functional import FunctionalModel
 from tfbnn.layers import variational_layers
@@ -441,3 +442,23 @@ def test_one_program_serves_every_constant_learning_rate():
     assert runner_for(model, LIKELIHOOD, 16, jit_compile=False, optimizer="sgd") is not runner
     assert runner_for(model, LIKELIHOOD, 16, jit_compile=False,
                       optimizer=keras.optimizers.Adam(0.1, beta_1=0.5)) is not runner
+
+
+def test_an_ensemble_of_variational_members_trains_in_groups_of_one():
+    """Members that are not plain dense stacks run through `vectorized_map`; with one
+    member per group its gradient loses the static member axis, which the loop needs."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 2)).astype("float32")
+    y = (x[:, 0] - x[:, 1]).astype("float32")
+
+    def member(seed):
+        return keras.Sequential([keras.Input((2,)), tfbnn.layers.DenseFlipout(4, seed=seed),
+                                 tfbnn.layers.DenseFlipout(1, seed=seed + 1),
+                                 tfbnn.layers.LearnedScale()])
+
+    members = [member(0), member(10)]
+    before = [m.get_weights()[0].copy() for m in members]
+    history = tfbnn.train(members, tfbnn.likelihoods.Gaussian(trainable=True), x, y, epochs=2,
+                          threads=2, verbose=0, jit_compile=False)
+    assert len(history.nll) == 2 and np.isfinite(history.loss).all()
+    assert all(not np.allclose(m.get_weights()[0], b) for m, b in zip(members, before))

@@ -8,7 +8,7 @@ Quick start::
     dist.mean, dist.std, dist.epistemic_var, dist.interval(0.95)
 """
 
-from tfbnn import inference, layers, likelihoods, priors
+from tfbnn import callbacks, inference, keras_metrics, layers, likelihoods, priors
 from tfbnn.compiled import clear_cache
 from tfbnn.estimators import BayesianClassifier, BayesianRegressor
 from tfbnn.persistence import ModelFileError, load
@@ -23,8 +23,10 @@ __all__ = [
     "NonFiniteLossError",
     "Predictive",
     "__version__",
+    "callbacks",
     "clear_cache",
     "inference",
+    "keras_metrics",
     "layers",
     "likelihoods",
     "load",

@@ -145,10 +145,16 @@ class FunctionalModel:
         return tf.vectorized_map(lambda t: self(t, state, x, training=training)[0], thetas)
 
 
+#: Config entries that do not change the compiled function: names, seeds, and the KL
+#: weight (a variable read from the state at every call).
+_RUN_TIME_ENTRIES = ("name", "seed", "kl_weight")
+
+
 def _strip_identity(config):
-    """A model config without names and seeds: equal for models of the same architecture."""
+    """A model config without names, seeds and run-time values: equal for models of the
+    same architecture."""
     if isinstance(config, dict):
-        return {k: _strip_identity(v) for k, v in config.items() if k not in ("name", "seed")}
+        return {k: _strip_identity(v) for k, v in config.items() if k not in _RUN_TIME_ENTRIES}
     if isinstance(config, list | tuple):
         return [_strip_identity(v) for v in config]
     return config

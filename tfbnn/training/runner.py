@@ -109,8 +109,11 @@ class EpochRunner:
             if self.adversarial:
                 loss += self._nll(theta, state, x_adv, yb)[0]
             loss = tf.reduce_sum(loss)
+        # `vectorized_map` over one member loses the static member axis of the gradient;
+        # the loop carries `theta`'s static shape.
+        grad = tf.ensure_shape(tape.gradient(loss, theta), theta.shape)
         # Per member (shape `record_shape`): `train` averages them over real members.
-        return tape.gradient(loss, theta), new_state, nll, tf.broadcast_to(kl, tf.shape(nll))
+        return grad, new_state, nll, tf.broadcast_to(kl, tf.shape(nll))
 
     def _epochs(self, x, y, theta, opt_state, state, orders, n_epochs, epsilon):
         """`n_epochs` passes over `(x, y)`, in the data orders `orders` (k, [M,] n), k >= n_epochs.
