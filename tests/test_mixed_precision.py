@@ -70,11 +70,12 @@ def _float32_loss(cls):
     return _REFERENCE[cls]
 
 
+# One layer per policy in the default run; the other combinations in the slow set.
 @pytest.mark.parametrize("policy, cls", [
-    ("mixed_float16", DenseReparameterization),
+    pytest.param("mixed_float16", DenseReparameterization, marks=pytest.mark.slow),
     ("mixed_float16", DenseFlipout),
-    ("mixed_float16", DenseLocalReparameterization),
-    ("mixed_bfloat16", DenseFlipout),
+    pytest.param("mixed_float16", DenseLocalReparameterization, marks=pytest.mark.slow),
+    pytest.param("mixed_bfloat16", DenseFlipout, marks=pytest.mark.slow),
     ("mixed_bfloat16", DenseLocalReparameterization),
 ], indirect=["policy"])
 def test_mixed_precision_fit_reaches_the_float32_loss(policy, cls):
