@@ -34,3 +34,16 @@ def test_divergences_and_tiny_sample_sizes_are_problems():
     found = diag.problems({"n_chains": 2, "ess_log_lik": 4.0, "n_divergences": 3})
     assert found == ["effective sample size of the log-likelihood is 4 (< 10)",
                      "3 divergent transitions after warm-up"]
+
+
+def test_effective_sample_size_is_capped_for_anticorrelated_chains():
+    """Strongly anticorrelated chains push TFP's estimate far above the number of draws
+    (or below zero); like Stan, it is capped at N log10(N) and never negative."""
+    rng = np.random.default_rng(1)
+    x = np.zeros((20, 2))
+    for t in range(1, 20):
+        x[t] = -0.99 * x[t - 1] + rng.normal(size=2)
+    constant = np.full((20, 2), 2.0)
+    ess = diag.effective_sample_size(np.stack([x, constant], axis=-1))
+    assert ess[0] == pytest.approx(40 * np.log10(40))
+    assert np.isnan(ess[1])  # no variance: undefined, and left out of the summaries

@@ -22,6 +22,7 @@ Statistical Science 1992.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 
 import numpy as np
@@ -51,22 +52,33 @@ def split_rhat(draws) -> np.ndarray:
 
 
 def effective_sample_size(draws) -> np.ndarray:
-    """Effective sample size over all chains of every quantity in `draws` `(T, C, ...)`."""
-    draws = tf.convert_to_tensor(np.asarray(draws, np.float64))
+    """Effective sample size over all chains of every quantity in `draws` `(T, C, ...)`.
+
+    TFP's estimate with Geyer's initial positive sequence, capped as Stan caps it at
+    `N log10(N)` for `N = T C` draws: anticorrelated chains drive the estimate's
+    denominator `-1 + 2 sum(rho)` towards zero or below it, which would otherwise read
+    as an enormous or negative sample size.
+    """
+    draws = np.asarray(draws, np.float64)
+    total = draws.shape[0] * draws.shape[1]
+    tensor = tf.convert_to_tensor(draws)
     # TFP's FFT autocorrelation takes the real part of a complex result on purpose;
     # silence the TensorFlow warning it logs about that cast.
     tf_logger = tf.get_logger()
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)
     try:
-        if int(draws.shape[1]) == 1:
+        if draws.shape[1] == 1:
             # Cross-chain ESS needs two chains; with one, the single-chain estimate.
-            return tfp.mcmc.effective_sample_size(
-                draws[:, 0], filter_beyond_positive_pairs=True).numpy()
-        return tfp.mcmc.effective_sample_size(
-            draws, cross_chain_dims=1, filter_beyond_positive_pairs=True).numpy()
+            ess = tfp.mcmc.effective_sample_size(
+                tensor[:, 0], filter_beyond_positive_pairs=True).numpy()
+        else:
+            ess = tfp.mcmc.effective_sample_size(
+                tensor, cross_chain_dims=1, filter_beyond_positive_pairs=True).numpy()
     finally:
         tf_logger.setLevel(level)
+    cap = total * math.log10(total)
+    return np.where(ess > 0, np.minimum(ess, cap), np.where(np.isnan(ess), np.nan, cap))
 
 
 def _finite(values) -> np.ndarray:
