@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbnn.layers.heads import LearnedScale
+from tfbnn.layers.sampling import split_samples, weight_samples
 
 #: Dense layers at most this wide run per member as one matrix-vector product per unit
 #: (XLA's CPU batched matrix product is slow for outputs one or two units wide).
@@ -125,6 +126,16 @@ class FunctionalModel:
             tf.zeros((), theta.dtype)
         )
         return outputs, list(state), layer_loss
+
+    def sample(self, theta, state, x, n_samples: int):
+        """`(S, B, k)` outputs under `S = n_samples` weight samples of the model's random
+        layers (`tfbnn.layers.weight_samples`: one call on `x` tiled S times), and the
+        new state."""
+        tiled = tf.tile(x, [n_samples, 1])
+        with weight_samples(n_samples):
+            outputs, state = self.model.stateless_call(
+                self.unflatten(theta), list(state), tiled, training=False)
+        return split_samples(outputs, n_samples), state
 
     def map(self, thetas, x, state=None, training: bool = False):
         """Outputs for a batch of parameter vectors `(M, P)`: `(M, B, k)`.

@@ -23,7 +23,6 @@ from tfbnn.inference.base import (
     train_options,
     validation_split,
 )
-from tfbnn.layers.sampling import split_samples, weight_samples
 from tfbnn.training import train
 
 
@@ -67,16 +66,8 @@ def sampler(model, n_samples: int):
     functional = FunctionalModel(model)
 
     def build():
-        @tf.function(reduce_retracing=True)
-        def sample(theta, x, state):
-            tiled = tf.tile(x, [n_samples, 1])
-            with weight_samples(n_samples):
-                outputs, state = functional.model.stateless_call(
-                    functional.unflatten(theta), state, tiled, training=False
-                )
-            return split_samples(outputs, n_samples), state
-
-        return sample
+        return tf.function(lambda theta, x, state: functional.sample(theta, state, x, n_samples),
+                           reduce_retracing=True)
 
     return compiled.cached(("weight_sampler", architecture_key(model), int(n_samples)), build)
 

@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from tfbnn import compiled, optimizers
 from tfbnn.functional import FunctionalModel, architecture_key
-from tfbnn.layers.sampling import split_samples, weight_samples
 
 
 class EpochRunner:
@@ -180,13 +179,7 @@ class EpochRunner:
         if self.n_members is not None:
             params = self.functional.map(theta, x, state)  # the ensemble's mixture
         else:
-            values = self.functional.unflatten(theta)
-            tiled = tf.tile(x, [self.val_samples, 1])
-            with weight_samples(self.val_samples):
-                params, _ = self.functional.model.stateless_call(
-                    values, list(state), tiled, training=False
-                )
-            params = split_samples(params, self.val_samples)
+            params, _ = self.functional.sample(theta, state, x, self.val_samples)
         log_lik = self.likelihood.log_prob(y[tf.newaxis], params)  # (S, B)
         s = tf.cast(tf.shape(params)[0], log_lik.dtype)
         mixture = -tf.reduce_mean(tf.reduce_logsumexp(log_lik, axis=0) - tf.math.log(s))
