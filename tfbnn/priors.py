@@ -51,6 +51,11 @@ class Prior(ConfigObject):
             sample = posterior.sample()
         return tf.reduce_sum(posterior.log_prob(sample) - prior.log_prob(sample))
 
+    def normal_kl(self, loc, scale, sample=None) -> tf.Tensor:
+        """`kl_divergence` of the elementwise posterior `Normal(loc, scale)`: what the
+        variational layers call on every training step."""
+        return self.kl_divergence(tfd.Normal(loc, scale), sample)
+
     def log_prob(self, weights) -> tf.Tensor:
         """Log prior density of `weights`, summed over all entries."""
         weights = tf.convert_to_tensor(weights)
@@ -86,6 +91,17 @@ class Normal(_LocationScalePrior):
 
     family = tfd.Normal
     has_closed_form_kl = True
+
+    def normal_kl(self, loc, scale, sample=None):
+        """The closed form, `log(s0 / s) + (s^2 + (m - m0)^2) / (2 s0^2) - 1/2` per
+        entry, written with the prior's numbers folded into constants: a few
+        elementwise ops and no division (each op, and its gradient, costs more than
+        its arithmetic in a small network). `sample` is not needed."""
+        half_precision = 0.5 / self.scale**2
+        centred = loc if self.loc == 0 else loc - self.loc
+        per_entry = half_precision * (tf.square(scale) + tf.square(centred)) - tf.math.log(scale)
+        constant = math.log(self.scale) - 0.5
+        return tf.reduce_sum(per_entry) + constant * float(math.prod(loc.shape))
 
 
 @PRIORS.register("laplace")

@@ -59,20 +59,6 @@ def _inverse_softplus(value: float) -> float:
 _VARIANCE_FLOOR = {"float16": 1e-7}
 
 
-def normal_kl(loc, scale, prior_loc: float, prior_scale: float):
-    """KL[Normal(loc, scale) || Normal(prior_loc, prior_scale)] summed over all entries.
-
-    `log(s0 / s) + (s^2 + (m - m0)^2) / (2 s0^2) - 1/2` per entry, written with the
-    prior's numbers folded into constants: a few elementwise ops and no division
-    (each op, and its gradient, costs more than its arithmetic in a small network).
-    """
-    half_precision = 0.5 / prior_scale**2
-    centred = loc if prior_loc == 0 else loc - prior_loc
-    per_entry = half_precision * (tf.square(scale) + tf.square(centred)) - tf.math.log(scale)
-    constant = math.log(prior_scale) - 0.5
-    return tf.reduce_sum(per_entry) + constant * float(math.prod(loc.shape))
-
-
 class DenseVariational(keras.layers.Layer):
     """Base class of the variational dense layers; subclasses override `_apply_kernel`.
 
@@ -191,11 +177,9 @@ class DenseVariational(keras.layers.Layer):
     def _kl(self, params, sample):
         """KL[q || prior] of one weight tensor; `sample` is the draw the forward pass
         used (or None), for priors without a closed form."""
-        if type(self.prior) is priors_lib.Normal:
-            return normal_kl(*params, self.prior.loc, self.prior.scale)
         if sample is None and not self.prior.has_closed_form_kl:
             sample = self._sample(params)  # seeded, unlike the prior's own draw
-        return self.prior.kl_divergence(tfd.Normal(*params), sample)
+        return self.prior.normal_kl(*params, sample)
 
     # -- forward pass -----------------------------------------------------------------
 
