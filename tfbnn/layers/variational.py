@@ -30,7 +30,6 @@ in float32; only the products with the inputs run in the policy's compute dtype.
 
 from __future__ import annotations
 
-import math
 import weakref
 
 import keras
@@ -39,6 +38,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfbnn import priors as priors_lib
+from tfbnn.layers.heads import raw_for_scale
 from tfbnn.layers.sampling import (
     current_weight_samples,
     merge_samples,
@@ -48,10 +48,6 @@ from tfbnn.layers.sampling import (
 from tfbnn.validation import check_int, check_non_negative, check_number
 
 tfd = tfp.distributions
-
-
-def _inverse_softplus(value: float) -> float:
-    return math.log(math.expm1(value))
 
 
 #: Floor under the pre-activation variance of local reparameterization, per dtype:
@@ -132,7 +128,7 @@ class DenseVariational(keras.layers.Layer):
         n_in = input_shape[-1]
         if n_in is None:
             raise ValueError(f"{self.name}: the last input dimension must be known, got {input_shape}")
-        rho = keras.initializers.Constant(_inverse_softplus(self.posterior_scale_init))
+        rho = keras.initializers.Constant(float(raw_for_scale(self.posterior_scale_init)))
         # Not autocast: under mixed precision the posterior stays float32 and `call`
         # casts only what meets the inputs.
         self.kernel_loc = self.add_weight(
