@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfbnn import compiled
 from tfbnn.layers.heads import LearnedScale
 from tfbnn.layers.sampling import split_samples, weight_samples
 
@@ -159,6 +160,19 @@ class FunctionalModel:
 #: Config entries that do not change the compiled function: names, seeds, and the KL
 #: weight (a variable read from the state at every call).
 _RUN_TIME_ENTRIES = ("name", "seed", "kl_weight")
+
+
+def map_params(model, thetas, x) -> tf.Tensor:
+    """`(M, B, k)` outputs of `model` for parameter vectors `thetas` `(M, P)` at inputs
+    `x`: `FunctionalModel.map`, traced once per architecture and kept in the compiled
+    cache, so every model of that architecture (ensemble members, stored MCMC draws,
+    SWAG samples, a reloaded model) reuses it."""
+    def build():
+        functional = FunctionalModel(model)
+        return tf.function(lambda thetas, x: functional.map(thetas, x), reduce_retracing=True)
+
+    program = compiled.cached(("params_map", architecture_key(model)), build)
+    return program(tf.convert_to_tensor(thetas, tf.float32), tf.convert_to_tensor(x, tf.float32))
 
 
 def _strip_identity(config):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfbnn.functional import FunctionalModel
+from tfbnn.functional import FunctionalModel, map_params
 from tfbnn.inference.base import (
     INFERENCE,
     MODEL_FILE,
@@ -17,7 +17,7 @@ from tfbnn.inference.base import (
     train_options,
     validation_split,
 )
-from tfbnn.inference.deterministic import ParamsMap, check_params_size, member_seeds
+from tfbnn.inference.deterministic import check_params_size, member_seeds
 from tfbnn.models import network
 from tfbnn.parallel import resolve_threads
 from tfbnn.training import train
@@ -98,7 +98,6 @@ class DeepEnsemble(Inference):
         self.model = None
         self.likelihood = None
         self.thetas_ = None
-        self._map = None
 
     def get_config(self):
         return {"n_members": self.n_members, "adversarial_epsilon": self.adversarial_epsilon,
@@ -124,10 +123,9 @@ class DeepEnsemble(Inference):
 
     def _set(self, model, likelihood, thetas):
         self.model, self.likelihood, self.thetas_ = model, likelihood, thetas
-        self._map = ParamsMap(model)
 
     def _sample_params(self, x, n_samples, seed):
-        return self._map(self.thetas_, x)
+        return map_params(self.model, self.thetas_, x)
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)

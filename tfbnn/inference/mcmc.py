@@ -41,7 +41,7 @@ import tensorflow_probability as tfp
 
 from tfbnn import compiled
 from tfbnn import priors as priors_lib
-from tfbnn.functional import FunctionalModel, architecture_key
+from tfbnn.functional import FunctionalModel, architecture_key, map_params
 from tfbnn.inference.base import MODEL_FILE, Inference, load_network
 from tfbnn.validation import check_positive
 
@@ -183,17 +183,6 @@ def cached_runner(kind: str, log_posterior: LogPosterior, options: tuple, build)
     return runner
 
 
-def predictor(model):
-    """A traced `(thetas (S, P), x) -> (S, B, k)`, shared by models of one architecture
-    (a reloaded model reuses the graph of the fitted one)."""
-
-    def build():
-        functional = FunctionalModel(model)
-        return tf.function(lambda thetas, x: functional.map(thetas, x), reduce_retracing=True)
-
-    return compiled.cached(("sampled_predictor", architecture_key(model)), build)
-
-
 class SampledPosterior(Inference):
     """Shared storage and prediction of methods that keep a set of weight draws.
 
@@ -221,8 +210,7 @@ class SampledPosterior(Inference):
             index = np.arange(n_samples) % total
         else:
             index = np.sort(np.random.default_rng(seed).choice(total, n_samples, replace=False))
-        return predictor(self.model)(tf.constant(flat[index]),
-                                     tf.convert_to_tensor(x, tf.float32))
+        return map_params(self.model, flat[index], x)
 
     @property
     def n_draws(self) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfbnn.functional import map_params
 from tfbnn.inference.base import (
     INFERENCE,
     MODEL_FILE,
@@ -19,7 +20,7 @@ from tfbnn.inference.base import (
     train_options,
     validation_split,
 )
-from tfbnn.inference.deterministic import ParamsMap, check_params_size, member_seeds
+from tfbnn.inference.deterministic import check_params_size, member_seeds
 from tfbnn.models import network
 from tfbnn.training import train
 from tfbnn.validation import check_int, check_positive
@@ -153,7 +154,6 @@ class SWAG(Inference):
         self.model = None
         self.likelihood = None
         self.moments_ = None
-        self._map = None
         self._rng = np.random.default_rng()
 
     def get_config(self):
@@ -202,7 +202,6 @@ class SWAG(Inference):
 
     def _set(self, model, likelihood, moments):
         self.model, self.likelihood, self.moments_ = model, likelihood, list(moments)
-        self._map = ParamsMap(model)
 
     def _sample_params(self, x, n_samples, seed):
         rng = self._rng if seed is None else np.random.default_rng(seed)
@@ -210,7 +209,7 @@ class SWAG(Inference):
         m = len(self.moments_)
         counts = n_samples // m + (np.arange(m) < n_samples % m)
         thetas = np.concatenate([g.sample(rng, int(c)) for g, c in zip(self.moments_, counts)])
-        return self._map(thetas, x)
+        return map_params(self.model, thetas, x)
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
