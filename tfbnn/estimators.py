@@ -124,10 +124,6 @@ class _BayesianNetwork(BaseEstimator):
         else:
             epochs = check_int("epochs", self.epochs, minimum=1)
         rate = check_positive("learning_rate", self.learning_rate)
-        if self.optimizer is not None and not isinstance(self.optimizer, str):
-            optimizers.get(self.optimizer)  # refuses an unknown optimizer before training
-        else:
-            optimizers.get(self.optimizer, rate)
         fraction = check_fraction("validation_fraction", self.validation_fraction)
         patience = self.patience
         if patience is not None:
@@ -136,7 +132,7 @@ class _BayesianNetwork(BaseEstimator):
             raise ValueError("patience (early stopping) needs validation_fraction > 0")
         check_int("n_samples", self.n_samples, minimum=1)
         check_option("activation", self.activation, ACTIVATIONS)
-        return inference_lib.FitSettings(
+        settings = inference_lib.FitSettings(
             hidden_units=check_hidden_units(self.hidden_units),
             activation=self.activation,
             prior=priors.get(self.prior),
@@ -149,6 +145,8 @@ class _BayesianNetwork(BaseEstimator):
             seed=self.random_state,
             verbose=int(self.verbose),
         )
+        optimizers.get(**settings.optimizer_options())  # refuses a bad optimizer before training
+        return settings
 
     def fit(self, X, y):
         """Fits the posterior to `(X, y)`; returns `self`.

@@ -52,6 +52,13 @@ class FitSettings:
     seed: int | None = None
     verbose: int = 0
 
+    def optimizer_options(self) -> dict:
+        """`optimizer` and `learning_rate` as `tfbnn.train` (and `tfbnn.optimizers.get`)
+        take them: the learning rate applies to None or a named optimizer only."""
+        own_rate = self.optimizer is not None and not isinstance(self.optimizer, str)
+        return {"optimizer": self.optimizer,
+                "learning_rate": None if own_rate else self.learning_rate}
+
 
 class Inference:
     """A way of getting a posterior over a network's weights.
@@ -103,12 +110,10 @@ class Inference:
 
 def train_options(settings: FitSettings, jit_compile: bool) -> dict:
     """The keyword arguments of `tfbnn.training.train` that come from the settings."""
-    own_rate = settings.optimizer is not None and not isinstance(settings.optimizer, str)
     return {
         "epochs": settings.epochs,
         "batch_size": settings.batch_size,
-        "optimizer": settings.optimizer,
-        "learning_rate": None if own_rate else settings.learning_rate,
+        **settings.optimizer_options(),
         "seed": settings.seed,
         "verbose": settings.verbose,
         "jit_compile": jit_compile,
