@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tfbnn.data import tabular
-from tfbnn.persistence import ModelFileError, load, save_estimator
+from tfbnn.persistence import ModelFileError, load, read_format_file, save_estimator
 from tfbnn.version import __version__
 
 CLI_FILE = "cli.json"
@@ -64,13 +64,7 @@ def load_model(path):
         raise ModelFileError(
             f"{path} has no {CLI_FILE}: the model was saved from Python, not by 'tfbnn fit', "
             "so its CSV columns are unknown; load it with tfbnn.load instead")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelFileError(f"{meta_file} is corrupt or truncated: {err}") from None
-    if (not isinstance(meta, dict) or meta.get("format") != CLI_FORMAT
-            or any(key not in meta for key in CLI_KEYS)):
-        raise ModelFileError(f"{meta_file} is not a tfbnn command-line file")
+    meta = read_format_file(meta_file, CLI_FORMAT, "tfbnn command-line file", CLI_KEYS)
     version = meta["format_version"]
     if not isinstance(version, int) or version > CLI_FORMAT_VERSION:
         raise ModelFileError(

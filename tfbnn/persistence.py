@@ -145,18 +145,27 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def read_format_file(file: Path, fmt: str, kind: str, required=()) -> dict:
+    """The JSON object in `file`, whose "format" entry is `fmt` and which has the
+    `required` keys; else a `ModelFileError` saying the file is corrupt or is not a
+    `kind`."""
+    try:
+        data = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"{file} is corrupt or truncated: {err}") from None
+    if not isinstance(data, dict) or data.get("format") != fmt or any(
+            key not in data for key in required):
+        raise ModelFileError(f"{file} is not a {kind}")
+    return data
+
+
 def _read_config(path: Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"No saved tfbnn model at {path}")
     config_file = path / CONFIG_FILE
     if not path.is_dir() or not config_file.exists():
         raise ModelFileError(f"{path} is not a tfbnn model folder (no {CONFIG_FILE} inside)")
-    try:
-        config = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelFileError(f"{config_file} is corrupt or truncated: {err}") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelFileError(f"{config_file} is not a tfbnn model config")
+    config = read_format_file(config_file, FORMAT, "tfbnn model config")
     version = config.get("format_version")
     if version != FORMAT_VERSION or isinstance(version, bool):
         raise ModelFileError(
