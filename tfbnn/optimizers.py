@@ -116,10 +116,17 @@ class FlatOptimizer:
     def __init__(self, optimizer, shape, dtype="float32"):
         optimizer = get(optimizer)
         self.keras_class, self.shape, self.dtype = type(optimizer), tuple(shape), dtype
+        self.config = optimizer.get_config()
         stateless_class = type(type(optimizer).__name__, (_StatelessUpdates, type(optimizer)), {})
-        self.optimizer = stateless_class.from_config(optimizer.get_config())
-        self.optimizer.build([keras.Variable(tf.zeros(shape, dtype), name=PARAMETERS)])
+        self.optimizer = self._built(stateless_class)
         self.key = program_key(self.optimizer)
+
+    def _built(self, cls) -> keras.optimizers.Optimizer:
+        """An optimizer of class `cls` with this configuration, built for the parameters
+        (its slots named after `PARAMETERS`)."""
+        optimizer = cls.from_config(self.config)
+        optimizer.build([keras.Variable(tf.zeros(self.shape, self.dtype), name=PARAMETERS)])
+        return optimizer
 
     def initial_state(self, optimizer=None) -> list[tf.Tensor]:
         """Fresh optimizer state (step count 0, zero moments), with the constant learning
@@ -165,8 +172,7 @@ class FlatOptimizer:
         `save_weights` / `load_weights` store all of it (moments included);
         `read_view` and `write_view` move values between it and the loop's state.
         """
-        view = self.keras_class.from_config(self.optimizer.get_config())
-        view.build([keras.Variable(tf.zeros(self.shape, self.dtype), name=PARAMETERS)])
+        view = self._built(self.keras_class)
         self.write_view(view, self.initial_state(optimizer))
         return view
 
