@@ -2,14 +2,13 @@
 
 from tfbnn.layers.dropout import MCDropout
 from tfbnn.layers.heads import LearnedScale
+from tfbnn.layers.posterior import VariationalLayer, set_kl_weight, variational_layers
 from tfbnn.layers.sampling import sample_outputs, weight_samples
 from tfbnn.layers.variational import (
     DenseFlipout,
     DenseLocalReparameterization,
     DenseReparameterization,
     DenseVariational,
-    set_kl_weight,
-    variational_layers,
 )
 
 __all__ = [
@@ -19,6 +18,7 @@ __all__ = [
     "DenseVariational",
     "LearnedScale",
     "MCDropout",
+    "VariationalLayer",
     "sample_outputs",
     "set_kl_weight",
     "variational_layers",
