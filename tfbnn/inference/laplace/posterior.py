@@ -66,9 +66,10 @@ def network_targets(likelihood, n_outputs: int) -> int:
 
 def noise_network(model) -> Network:
     """The network over which the Gaussian noise's evidence counts its well-determined
-    weights: every Dense layer of an MLP, else the last layer (`evidence.NoiseEvidence`)."""
-    subset = SubsetOfWeights.ALL if is_mlp(model) else SubsetOfWeights.LAST_LAYER
-    return Network(model, subset)
+    weights (`evidence.NoiseEvidence`): every Dense layer of an MLP whose layers were
+    all trained, else the last layer (a conv net in front, or frozen features)."""
+    trained = is_mlp(model) and all(v.trainable for v in model.weights)
+    return Network(model, SubsetOfWeights.ALL if trained else SubsetOfWeights.LAST_LAYER)
 
 
 class LaplacePosterior:
@@ -247,8 +248,9 @@ class LaplacePosterior:
         """What the noise's marginal likelihood needs from the network: the eigenvalues
         of `J^T J` (the full GGN at unit noise) over its weights and the squared norm of
         those outside the last layer."""
-        net = self.network if self.subset_of_weights == SubsetOfWeights.ALL \
-            else noise_network(self.model)
+        net = noise_network(self.model)
+        if net.last_layer_only or self.subset_of_weights == SubsetOfWeights.ALL:
+            net = self.network  # the same layers, already traced
         weights = net.weights()
         hidden = weights[: weights.size - np.prod(net.last_shape)]
         eigenvalues = net.unit_noise_eigenvalues(cached if net.last_layer_only else rows)
