@@ -317,3 +317,21 @@ def test_subset_all_still_needs_an_mlp(conv_net):
 
     with pytest.raises(ValueError, match=r"subset_of_weights='all' needs an MLP .*\(Conv2D\)"):
         Network(conv_net[0], "all")
+
+
+def test_folders_that_are_not_saved_methods_are_refused(tmp_path):
+    from tfbnn.persistence import ModelFileError
+
+    with pytest.raises(FileNotFoundError, match="No saved tfbnn post-hoc method"):
+        tfbnn.posthoc.load(tmp_path / "missing")
+    with pytest.raises(ModelFileError, match="not a tfbnn post-hoc folder"):
+        tfbnn.posthoc.load(tmp_path)
+    (tmp_path / "posthoc.json").write_text('{"format": "tfbnn-posthoc", "format_version": 9, '
+                                           '"method": "MCDropout", "config": {}, "likelihood": {}}')
+    with pytest.raises(ModelFileError, match="format version 9; this tfbnn reads 1"):
+        tfbnn.posthoc.load(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "posthoc.json").unlink()
+    la = LastLayerLaplace(_sequential(keras.layers.Dense(1)), likelihoods.Gaussian(scale=1.0))
+    with pytest.raises(ValueError, match="holds other files, not a tfbnn model"):
+        la.save(tmp_path)
