@@ -132,7 +132,7 @@ class FunctionalModel:
         """`(S, B, k)` outputs under `S = n_samples` weight samples of the model's random
         layers (`tfbnn.layers.weight_samples`: one call on `x` tiled S times), and the
         new state."""
-        tiled = tf.tile(x, [n_samples, 1])
+        tiled = tf.tile(x, tf.concat([[n_samples], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
         with weight_samples(n_samples):
             outputs, state = self.model.stateless_call(
                 self.unflatten(theta), list(state), tiled, training=False)
