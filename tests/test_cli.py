@@ -222,7 +222,7 @@ def test_separator(tmp_path, capsys):
     code, stdout, _ = _run(capsys, "evaluate", model, path, "--json")  # the saved separator
     assert code == 0 and "rmse" in json.loads(stdout)
     _expect_error(capsys, ["predict", model, path, "--sep", ","], 1,
-                  "other feature columns", "read as one column")
+                  "reads as one column", "';'-separated")
 
 
 def test_missing_value_refused_naming_row_and_column(tmp_path, capsys):
@@ -467,10 +467,6 @@ def test_bad_values_at_predict_time(regression_model, tmp_path, capsys):
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
     _expect_error(capsys, ["predict", regression_model, path], 1, "'x1'", "row 5")
-    frame = _regression_frame()
-    frame.loc[1, "color"] = "purple"
-    frame.to_csv(path, index=False)
-    _expect_error(capsys, ["predict", regression_model, path], 1, "'purple'", "not seen")
     frame = _regression_frame()
     frame.loc[3, "x2"] = np.nan
     frame.to_csv(path, index=False)
