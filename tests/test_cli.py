@@ -222,7 +222,7 @@ def test_separator(tmp_path, capsys):
     code, stdout, _ = _run(capsys, "evaluate", model, path, "--json")  # the saved separator
     assert code == 0 and "rmse" in json.loads(stdout)
     _expect_error(capsys, ["predict", model, path, "--sep", ","], 1,
-                  "reads as one column", "';'-separated")
+                  "other feature columns", "read as one column")
 
 
 def test_missing_value_refused_naming_row_and_column(tmp_path, capsys):

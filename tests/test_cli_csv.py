@@ -160,8 +160,8 @@ def test_a_separator_hint_in_the_command_line_spelling(tmp_path):
     with pytest.raises(ValueError) as error:
         read_table(args.data, target=args.target, **read_options(args))
     assert command_line_message(str(error.value), args.parser) == (
-        f"{path} reads as one column with --sep ','; its first line looks ';'-separated: "
-        "use --sep ';'")
+        f"Target column 'y' not found in {path}; available columns: ['a;b;y']; its first "
+        "line looks ';'-separated: use --sep ';'")
 
 
 def test_warnings_reach_the_command_line_user_in_one_line(fit_parser, capsys):

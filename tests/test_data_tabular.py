@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -435,9 +436,20 @@ def test_unknown_encoding(write_csv, encoding, error):
     (MIXED, ";", r"use sep=','"),
 ])
 def test_a_file_read_as_one_column_hints_at_its_separator(write_csv, text, sep, hint):
-    with pytest.raises(ValueError, match=rf"data\.csv reads as one column with sep=.*; its "
-                                         rf"first line looks .*-separated: {hint}"):
-        read_table(write_csv(text), target="y", sep=sep)
+    path = write_csv(text)
+    first_line = text.splitlines()[0]
+    listed = re.escape(repr([first_line]))
+    for target, error in [("y", rf"Target column 'y' not found .*{listed}"),
+                          (0, "has only the target column"),
+                          (1, "Target index 1 is out of range")]:
+        with pytest.raises(ValueError, match=rf"{error}.*; its first line looks "
+                                             rf".*-separated: {hint}$"):
+            read_table(path, target=target, sep=sep)
+
+
+def test_a_one_column_file_can_be_read(write_csv):
+    # Only errors carry the hint: one column named "a;b" is a table too.
+    assert list(tabular.read_frame(write_csv("a;b\n1\n")).columns) == ["a;b"]
 
 
 def test_a_line_that_does_not_parse_names_the_file_and_separator(write_csv):

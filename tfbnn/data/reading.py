@@ -89,9 +89,8 @@ def read_frame(
     Raises:
         FileNotFoundError: If `path` is not a file.
         ValueError: For an empty file, no data rows, text that is not in
-            `encoding`, lines that do not parse, a file that reads as one
-            column while its first line holds another separator, or an
-            unknown option.
+            `encoding`, lines that do not parse (with a hint at `sep` when
+            the first line holds another separator), or an unknown option.
         TypeError: For options of the wrong type.
     """
     markers = check_na_values(na_values)
@@ -116,8 +115,6 @@ def read_frame(
                          ) from None
     if len(frame) == 0:
         raise ValueError(f"{path} has no data rows")
-    if frame.shape[1] == 1 and (hint := separator_hint(path, sep, encoding)):
-        raise ValueError(f"{path} reads as one column with sep={sep!r}{hint}")
     # Plain string names keep the encoder state JSON-serialisable.
     frame.columns = [str(name) for name in frame.columns]
     return frame
@@ -125,7 +122,10 @@ def read_frame(
 
 def separator_hint(path, sep: str, encoding: str = DEFAULT_ENCODING) -> str:
     """`"; its first line looks ';'-separated: use sep=';'"` when the first line of
-    `path` lacks `sep` but holds another of `SEPARATORS`; else `""`."""
+    `path` lacks `sep` but holds another of `SEPARATORS`; else `""`.
+
+    For errors about a file that reads as one column, or does not parse.
+    """
     try:
         with open(path, encoding=encoding, newline="") as file:
             line = file.readline()

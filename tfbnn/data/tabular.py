@@ -30,6 +30,7 @@ from tfbnn.data.reading import (
     DEFAULT_NA_VALUES,
     check_na_values,
     read_frame,
+    separator_hint,
 )
 from tfbnn.validation import check_option
 
@@ -155,10 +156,12 @@ def read_table(
                     "na_values": list(check_na_values(na_values)), "encoding": encoding}
     path = Path(path)
     frame = read_frame(path, **read_options)
-    target_name = _resolve_target(frame, target, path)
+    hint = separator_hint(path, sep, encoding) if frame.shape[1] == 1 else ""
+    target_name = _resolve_target(frame, target, path, hint)
     X = frame.drop(columns=target_name)
     if X.shape[1] == 0:
-        raise ValueError(f"{path} has only the target column {target_name!r}; no features")
+        raise ValueError(
+            f"{path} has only the target column {target_name!r}; no features{hint}")
     y = frame[target_name]
     if task != Task.CLASSIFICATION.value:
         check_numbers_in_text(y.to_frame(), str(path), read_options["na_values"])
@@ -204,24 +207,26 @@ def infer_task(y: pd.Series) -> str:
     return Task.REGRESSION.value
 
 
-def _resolve_target(frame: pd.DataFrame, target, path: Path) -> str:
-    """Returns the name of the target column given as a name or a position."""
+def _resolve_target(frame: pd.DataFrame, target, path: Path, hint: str) -> str:
+    """Returns the name of the target column given as a name or a position.
+
+    `hint` ends the errors (a file read as one column may need another `sep`).
+    """
     columns = list(frame.columns)
     if isinstance(target, str):
         if target in columns:
             return target
         if not re.fullmatch(r"[+-]?\d+", target.strip()):
             raise ValueError(
-                f"Target column {target!r} not found in {path}; available columns: {columns}"
-            )
+                f"Target column {target!r} not found in {path}; available columns: "
+                f"{columns}{hint}")
         target = int(target)
     elif isinstance(target, bool) or not isinstance(target, int | np.integer):
         raise TypeError(f"target must be a column name or an integer index, got {target!r}")
     if not -len(columns) <= target < len(columns):
         raise ValueError(
             f"Target index {target} is out of range for the {len(columns)} columns of "
-            f"{path} (valid: {-len(columns)} to {len(columns) - 1}); columns: {columns}"
-        )
+            f"{path} (valid: {-len(columns)} to {len(columns) - 1}); columns: {columns}{hint}")
     return columns[target]
 
 
