@@ -465,6 +465,11 @@ def test_separator_must_be_one_character(write_csv, sep, error):
         read_table(write_csv(MIXED), target="price", sep=sep)
 
 
+def test_header_must_be_a_boolean(write_csv):
+    with pytest.raises(TypeError, match="header must be True or False, got 'no'"):
+        read_table(write_csv(MIXED), target="price", header="no")
+
+
 def test_read_options_read_a_later_file_the_same_way(write_csv):
     path = write_csv("a;b;y\n-;x;1\n2;é;2\n3;x;3\n", "fit.csv")
     table = read_table(path, target="y", sep=";", na_values=["-"], impute="mean",

@@ -167,8 +167,8 @@ def _numeric_block(column: pd.Series) -> np.ndarray:
 
 def _one_hot_block(column: pd.Series, categories: list) -> np.ndarray:
     labels = column.astype(str)
-    encoded = pd.Categorical(labels, categories=categories)
-    unseen = encoded.codes == -1
+    codes = pd.Index(categories).get_indexer(labels)
+    unseen = codes == -1
     if unseen.any():
         warnings.warn(
             f"Column {column.name!r}: {int(unseen.sum())} row(s) hold a category not seen "
@@ -176,4 +176,4 @@ def _one_hot_block(column: pd.Series, categories: list) -> np.ndarray:
             f"one-hot column of {column.name!r}); known: {categories}",
             DataWarning, stacklevel=4)  # the caller of prepare_features
     # Rows of an unseen category (code -1) get a 0 in every column.
-    return pd.get_dummies(encoded, dtype=np.float64).to_numpy()
+    return (codes[:, None] == np.arange(len(categories))).astype(np.float64)

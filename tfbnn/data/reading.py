@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 DEFAULT_NA_VALUES = ("?", "NA", "N/A", "NaN", "nan")
@@ -93,6 +94,8 @@ def read_frame(
             the first line holds another separator), or an unknown option.
         TypeError: For options of the wrong type.
     """
+    if not isinstance(header, bool | np.bool_):
+        raise TypeError(f"header must be True or False, got {header!r}")
     markers = check_na_values(na_values)
     check_encoding(encoding)
     check_separator(sep)

@@ -152,10 +152,11 @@ def read_table(
     if task is not None:
         check_option("task", task, [t.value for t in Task])
     check_option("impute", impute, IMPUTE_OPTIONS)
-    read_options = {"header": bool(header), "sep": sep,
+    read_options = {"header": header, "sep": sep,
                     "na_values": list(check_na_values(na_values)), "encoding": encoding}
     path = Path(path)
     frame = read_frame(path, **read_options)
+    read_options["header"] = bool(header)  # not np.bool_, for JSON
     hint = separator_hint(path, sep, encoding) if frame.shape[1] == 1 else ""
     target_name = _resolve_target(frame, target, path, hint)
     X = frame.drop(columns=target_name)
