@@ -381,15 +381,11 @@ def test_finite_array(value, allow_scalar):
 # -- found by the properties above, in files of other owners (see the report) -------------
 
 
-@pytest.mark.xfail(strict=True, raises=(OverflowError, AssertionError),
-                   reason="validation: float(value) overflows on huge integers")
 @pytest.mark.parametrize("check", [validation.check_positive, validation.finite_array])
 def test_huge_integers(check):
     outcome(check, "option", 10**400, naming="option")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="validation.check_option compares an array with `in`")
 def test_option_check_of_an_array():
     outcome(validation.check_option, "option", np.array([1, 2]), ["a"], naming="option")
 
