@@ -38,26 +38,30 @@ def run_recurrence(step, inputs, initial_states, *, mask=None, go_backwards=Fals
         mask = None if mask is None else tf.reverse(mask, [0])
     initial_output = tf.zeros_like(initial_states[0])
 
-    def masked_step(t, output, states):
-        new_output, new_states = step(steps[t], states)
-        if mask is None:
+    def masked_step(input_t, keep, output, states):
+        new_output, new_states = step(input_t, states)
+        if keep is None:
             return new_output, tuple(new_states)
-        keep = mask[t]
         fallback = initial_output if zero_output_for_mask else output
         return (tf.where(keep, new_output, fallback),
                 tuple(tf.where(keep, new, old) for new, old in zip(new_states, states)))
 
     if unroll:
-        return _unrolled(masked_step, steps, initial_output, tuple(initial_states), return_sequences)
+        return _unrolled(masked_step, steps, mask, initial_output, tuple(initial_states),
+                         return_sequences)
     n_steps = tf.shape(steps)[0]
+    # Reading the steps from a TensorArray keeps the gradient one stacked tensor; a
+    # slice per step would scatter into a zero tensor of the whole sequence each time.
+    reads = tf.TensorArray(steps.dtype, size=n_steps, element_shape=steps.shape[1:]).unstack(steps)
     written = (tf.TensorArray(initial_output.dtype, size=n_steps,
                               element_shape=initial_output.shape),) if return_sequences else ()
 
     def body(t, output, states, *written):
-        output, states = masked_step(t, output, states)
+        keep = None if mask is None else mask[t]
+        output, states = masked_step(reads.read(t), keep, output, states)
         return (t + 1, output, states, *(array.write(t, output) for array in written))
 
-    # maximum_iterations gives XLA the fixed loop bound it needs for the TensorArray.
+    # maximum_iterations gives XLA the fixed loop bound it needs for the TensorArrays.
     _, output, states, *written = tf.while_loop(
         lambda t, *_: t < n_steps, body, (0, initial_output, tuple(initial_states), *written),
         maximum_iterations=n_steps)
@@ -66,13 +70,14 @@ def run_recurrence(step, inputs, initial_states, *, mask=None, go_backwards=Fals
     return output, states
 
 
-def _unrolled(masked_step, steps, output, states, return_sequences):
+def _unrolled(masked_step, steps, mask, output, states, return_sequences):
     """The loop written out step by step (`unroll=True`): needs a known length."""
     if steps.shape[0] is None:
         raise ValueError("unroll=True needs sequences of a known length; give the Input a "
                          "time dimension, e.g. keras.Input((10, n_features))")
+    keeps = [None] * steps.shape[0] if mask is None else tf.unstack(mask)
     outputs = []
-    for t in range(steps.shape[0]):
-        output, states = masked_step(t, output, states)
+    for input_t, keep in zip(tf.unstack(steps), keeps):
+        output, states = masked_step(input_t, keep, output, states)
         outputs.append(output)
     return (tf.stack(outputs, axis=1) if return_sequences else output), states

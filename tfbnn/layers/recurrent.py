@@ -85,6 +85,8 @@ class RecurrentVariational(VariationalLayer):
     n_states: int
     #: Flipout (per-sequence sign flips) instead of one shared sample.
     flipout = False
+    #: States are never kept between calls (`keras.layers.Bidirectional` reads this).
+    stateful = False
 
     def __init__(self, units: int, activation="tanh", recurrent_activation="sigmoid",
                  use_bias: bool = True, kernel_initializer="glorot_uniform",
