@@ -60,8 +60,7 @@ def _refuse_keras_only_options(layer_name: str, kwargs: dict) -> None:
         if name not in kwargs:
             continue
         value = kwargs.pop(name)
-        if not any(value is same or (not isinstance(value, bool | str) and value == same)
-                   for same in unused):
+        if value not in unused:
             raise ValueError(f"{layer_name} does not support {name}={value!r} ({reason}); "
                              f"leave it at {unused[0]!r}")
 
@@ -117,6 +116,7 @@ class RecurrentVariational(VariationalLayer):
     # -- the cell (subclasses) ----------------------------------------------------------
 
     def bias_shape(self) -> tuple[int, ...]:
+        """The shape of the bias, as in the Keras layer."""
         return (self.n_gates * self.units,)
 
     def bias_init(self):
@@ -157,12 +157,16 @@ class RecurrentVariational(VariationalLayer):
         n_in, width = self.kernel_loc.shape
         return [n_in, width, self.units, width]
 
+    def _weight_shapes(self):
+        """The shapes of the weight tensors and their sizes, in `posterior_names` order."""
+        shapes = [tuple(getattr(self, f"{name}_loc").shape) for name in self.posterior_names]
+        return shapes, [int(np.prod(shape)) for shape in shapes]
+
     def draw_noise(self, batch_size):
         """The standard normals of one call: `({name: noise of the weight's shape},
-        [per-sequence noises of `row_noise_widths`])`, cut from one float32 draw
-        (a random op costs more than its arithmetic in a small network)."""
-        shapes = [getattr(self, f"{name}_loc").shape for name in self.posterior_names]
-        sizes = [int(np.prod(shape)) for shape in shapes]
+        [per-sequence noises, of the widths row_noise_widths gives])`, cut from one
+        float32 draw (a random op costs more than its arithmetic in a small network)."""
+        shapes, sizes = self._weight_shapes()
         widths = self.row_noise_widths()
         size = tf.reshape(sum(sizes) + batch_size * sum(widths), [1])
         *pieces, rows = tf.split(random_normal(size, self.seed_generator), [*sizes, -1])
@@ -173,8 +177,7 @@ class RecurrentVariational(VariationalLayer):
 
     def sample_weights(self, n_samples: int) -> dict:
         """`n_samples` independent draws of every weight tensor: `{name: (S, *shape)}`."""
-        shapes = [getattr(self, f"{name}_loc").shape for name in self.posterior_names]
-        sizes = [int(np.prod(shape)) for shape in shapes]
+        shapes, sizes = self._weight_shapes()
         noise = random_normal([n_samples, sum(sizes)], self.seed_generator)
         samples = {}
         for name, piece, shape in zip(self.posterior_names, tf.split(noise, sizes, axis=1), shapes):
