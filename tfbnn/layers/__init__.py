@@ -3,6 +3,12 @@
 from tfbnn.layers.dropout import MCDropout
 from tfbnn.layers.heads import LearnedScale
 from tfbnn.layers.posterior import VariationalLayer, set_kl_weight, variational_layers
+from tfbnn.layers.recurrent import (
+    GRUFlipout,
+    GRUReparameterization,
+    LSTMFlipout,
+    LSTMReparameterization,
+)
 from tfbnn.layers.sampling import sample_outputs, weight_samples
 from tfbnn.layers.variational import (
     DenseFlipout,
@@ -16,6 +22,10 @@ __all__ = [
     "DenseLocalReparameterization",
     "DenseReparameterization",
     "DenseVariational",
+    "GRUFlipout",
+    "GRUReparameterization",
+    "LSTMFlipout",
+    "LSTMReparameterization",
     "LearnedScale",
     "MCDropout",
     "VariationalLayer",
