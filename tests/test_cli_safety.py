@@ -142,7 +142,8 @@ def kill_while_saving(source: Path, folder: Path, n_kills: int, seed: int,
     after a random delay; checks after every kill that the model loads and that the next
     save leaves no hidden folders. Returns counts of what the kills left."""
     rng = random.Random(seed)
-    found = {"kills": 0, "left hidden entries": 0, "recovered from .old": 0}
+    found = dict.fromkeys(["kills", "left a temporary folder", "left .old beside the model",
+                           "left the model only under .old"], 0)
     for first in range(0, n_kills, at_once):
         paths = [folder / f"model{k}" for k in range(first, min(first + at_once, n_kills))]
         children = [subprocess.Popen([sys.executable, "-c", SAVER, str(source), str(p)],
@@ -157,13 +158,17 @@ def kill_while_saving(source: Path, folder: Path, n_kills: int, seed: int,
             child.send_signal(signal.SIGKILL)
             child.communicate()
         for path in paths:
+            hidden = _hidden(path)
             found["kills"] += 1
-            found["left hidden entries"] += bool(_hidden(path))
+            found["left a temporary folder"] += any(name.endswith(".tmp") for name in hidden)
+            old, only_old = f".{path.name}.old" in hidden, not path.exists()
+            found["left .old beside the model"] += old and not only_old
+            found["left the model only under .old"] += only_old
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                model = tfbnn.load(path)
-            found["recovered from .old"] += any(
-                issubclass(w.category, InterruptedSaveWarning) for w in caught)
+                model = tfbnn.load(path)  # restores it from .old, saying so
+            assert any(issubclass(w.category, InterruptedSaveWarning)
+                       for w in caught) == only_old
             assert np.isfinite(model.predict(np.ones((3, 2)))).all()
             model.save(path)
             assert _hidden(path) == [], path
