@@ -6,15 +6,39 @@ Quick start::
     model = tfbnn.BayesianRegressor(hidden_units=(50,), epochs=400).fit(X_train, y_train)
     dist = model.predict_distribution(X_test)
     dist.mean, dist.std, dist.epistemic_var, dist.interval(0.95)
+
+The names below are imported on first use (module `__getattr__`, PEP 562):
+importing TensorFlow takes seconds, which `import tfbnn` alone, and the command
+line's `--help`, should not cost. Any submodule is reachable as an attribute
+too (`tfbnn.metrics`), as when the package imported them all.
 """
 
-from tfbnn import callbacks, inference, keras_metrics, layers, likelihoods, priors
-from tfbnn.compiled import clear_cache
-from tfbnn.estimators import BayesianClassifier, BayesianRegressor
-from tfbnn.persistence import ModelFileError, load
-from tfbnn.predictive import Predictive
-from tfbnn.training import NonFiniteLossError, train
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from tfbnn.version import __version__
+
+if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
+    from tfbnn import callbacks, inference, keras_metrics, layers, likelihoods, priors
+    from tfbnn.compiled import clear_cache
+    from tfbnn.estimators import BayesianClassifier, BayesianRegressor
+    from tfbnn.persistence import ModelFileError, load
+    from tfbnn.predictive import Predictive
+    from tfbnn.training import NonFiniteLossError, train
+
+_HOMES = {
+    "BayesianClassifier": "tfbnn.estimators",
+    "BayesianRegressor": "tfbnn.estimators",
+    "ModelFileError": "tfbnn.persistence",
+    "NonFiniteLossError": "tfbnn.training",
+    "Predictive": "tfbnn.predictive",
+    "clear_cache": "tfbnn.compiled",
+    "load": "tfbnn.persistence",
+    "train": "tfbnn.training",
+}
+"""The module each public name (other than a submodule) is defined in."""
 
 __all__ = [
     "BayesianClassifier",
@@ -33,3 +57,23 @@ __all__ = [
     "priors",
     "train",
 ]
+
+
+def __getattr__(name: str):
+    if name == "load":  # it rebuilds estimators by class name: they register when imported
+        importlib.import_module("tfbnn.estimators")
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+    else:
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise  # a submodule that fails to import its own dependencies
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value  # found once; later lookups are ordinary
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -5,19 +5,32 @@ A model folder holds what `tfbnn.persistence.save_estimator` writes plus
 the feature encoder's state, so that later CSV files are read and encoded
 exactly as the training file was. The command line and the demo both write
 such folders; `tfbnn predict`, `evaluate` and `calibrate` read them.
+`check_save_destination` refuses, before training, a destination that a save
+would clobber or could not write, and one that holds a model unless told to
+replace it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+import tfbnn.estimators  # noqa: F401 (registers the estimator classes that `load` rebuilds)
 from tfbnn.data import tabular
-from tfbnn.persistence import ModelFileError, load, read_format_file, save_estimator
+from tfbnn.files import check_model_destination, recover_folder
+from tfbnn.persistence import (
+    CONFIG_FILE,
+    FORMAT,
+    ModelFileError,
+    load,
+    read_format_file,
+    save_estimator,
+)
 from tfbnn.version import __version__
 
 CLI_FILE = "cli.json"
@@ -43,6 +56,45 @@ def model_meta(table: tabular.Table, encoder: dict, header: bool, sep: str) -> d
     }
 
 
+class ModelExistsError(ValueError):
+    """A save destination holds a model, and replacing it was not asked for."""
+
+
+def check_save_destination(path, *, overwrite: bool = True) -> None:
+    """Refuses a folder `save_model` must not or cannot write, before any work is done.
+
+    Raises:
+        ModelExistsError: If, unless `overwrite`, a model is there (described).
+        ValueError: If `path` is a file or a folder of other files.
+        OSError: If the folder cannot be written (naming where).
+    """
+    if check_model_destination(path, CONFIG_FILE) and not overwrite:
+        raise ModelExistsError(f"{path} already holds {describe_model(path)}")
+
+
+def describe_model(path) -> str:
+    """What the model folder at `path` holds, from its config files, for messages.
+
+    For instance "a regression model of 'price' (inference vi, saved 2025-05-01
+    10:22 by tfbnn 0.1.0)".
+    """
+    path = Path(path)
+    cli_file = path / CLI_FILE
+    try:
+        config = read_format_file(path / CONFIG_FILE, FORMAT, "tfbnn model config")
+        cli = read_format_file(cli_file, CLI_FORMAT, CLI_FILE) if cli_file.is_file() else None
+    except (OSError, ModelFileError):
+        return "a tfbnn model whose config cannot be read"
+    saved = datetime.datetime.fromtimestamp((path / CONFIG_FILE).stat().st_mtime)
+    inference = config.get("inference")
+    method = inference.get("name") if isinstance(inference, dict) else "?"
+    details = (f"inference {method}, saved {saved:%Y-%m-%d %H:%M} by tfbnn "
+               f"{config.get('tfbnn_version', '?')}")
+    if cli is None:
+        return f"a {config.get('estimator', 'model')} saved from Python ({details})"
+    return f"a {cli.get('task', '')} model of {cli.get('target')!r} ({details})"
+
+
 def save_model(estimator, path, *, meta: dict) -> None:
     """Saves `estimator` into the folder `path` with `meta` (see `model_meta`) as `cli.json`.
 
@@ -58,8 +110,9 @@ def load_model(path):
         ModelFileError: If the folder is no model, or its `cli.json` is missing,
             corrupt or of a newer format.
     """
+    path = recover_folder(path)  # after a save killed midway, the last complete one
     estimator = load(path)
-    meta_file = Path(path) / CLI_FILE
+    meta_file = path / CLI_FILE
     if not meta_file.is_file():
         raise ModelFileError(
             f"{path} has no {CLI_FILE}: the model was saved from Python, not by 'tfbnn fit', "

@@ -9,15 +9,14 @@ Layout of a saved model folder::
     inference/       the inference method's own files (e.g. `model.keras`)
 
 Nothing is pickled. Saving writes into a temporary sibling folder and swaps it in
-only when complete, so an interrupted save never destroys a model that was there.
+only when complete (`tfbnn.files.replace_folder`), so an interrupted save never
+destroys a model that was there: even a save killed between its two renames
+leaves the last complete model, which the next load or save puts back.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods, priors
 from tfbnn.calibration import calibration_method, deserialize_calibrator, serialize_calibrator
-from tfbnn.files import check_model_destination
+from tfbnn.files import check_model_destination, recover_folder, replace_folder
 from tfbnn.registry import Registry
 from tfbnn.version import __version__
 
@@ -102,7 +101,6 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
     check_is_fitted(estimator, "inference_")
     path = Path(path)
     check_model_destination(path, CONFIG_FILE)  # saving replaces the whole folder
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {key: _jsonable(getattr(estimator, key)) for key in _ARRAY_STATE + _PLAIN_STATE
              if hasattr(estimator, key)}
     if hasattr(estimator, "classes_"):
@@ -123,26 +121,15 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
         "inference": {"name": estimator.inference_.name,
                       "config": estimator.inference_.get_config()},
     }
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's private 0700 would outlive the swap
-    try:
-        (staging / INFERENCE_DIR).mkdir()
-        estimator.inference_.save(staging / INFERENCE_DIR)
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+
+    def write(folder: Path) -> None:
+        (folder / INFERENCE_DIR).mkdir()
+        estimator.inference_.save(folder / INFERENCE_DIR)
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         for name, text in (extra_files or {}).items():
-            (staging / name).write_text(text)
-        if path.exists():
-            backup = path.with_name(f".{path.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            os.replace(path, backup)
-            os.replace(staging, path)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(staging, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            (folder / name).write_text(text)
+
+    replace_folder(path, write)
 
 
 def read_format_file(file: Path, fmt: str, kind: str, required=()) -> dict:
@@ -178,11 +165,14 @@ def _read_config(path: Path) -> dict:
 def load(path):
     """Loads an estimator saved with `estimator.save(path)`.
 
+    If a save into `path` was killed between its two renames, the last complete
+    model is restored and loaded, with a `tfbnn.files.InterruptedSaveWarning`.
+
     Raises:
         FileNotFoundError: nothing at `path`.
         ModelFileError: the folder is not a tfbnn model, or a file in it is corrupt.
     """
-    path = Path(path)
+    path = recover_folder(path)  # after a save killed midway, the last complete one
     config = _read_config(path)
     try:
         cls = ESTIMATORS.get(config["estimator"])

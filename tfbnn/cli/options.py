@@ -19,23 +19,20 @@ import textwrap
 import warnings
 from pathlib import Path
 
+from tfbnn.cli.choices import (
+    CLASSIFICATION_CALIBRATION,
+    ESTIMATOR_DEFAULTS,
+    REGRESSION_CALIBRATION,
+)
 from tfbnn.data.reading import (
     DEFAULT_ENCODING,
     DEFAULT_NA_VALUES,
     check_encoding,
     check_separator,
 )
-from tfbnn.estimators import (
-    CLASSIFICATION_CALIBRATION,
-    REGRESSION_CALIBRATION,
-    BayesianRegressor,
-    CalibrationMethod,
-)
-from tfbnn.files import check_model_destination
-from tfbnn.persistence import CONFIG_FILE
 from tfbnn.validation import check_fraction, check_int, check_positive, check_probability
 
-DEFAULTS = BayesianRegressor().get_params()
+DEFAULTS = ESTIMATOR_DEFAULTS
 """The command line's defaults: the estimators' own (both share them)."""
 
 
@@ -144,7 +141,21 @@ def add_command(subparsers, name: str, *, summary: str, paragraphs, example: str
         name, help=summary, description=description, epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(run=run, parser=parser)
+    add_common_options(parser)
     return parser
+
+
+def add_common_options(parser, *, top_level: bool = False) -> None:
+    """`--verbose` and `--traceback`, taken before the command or after it.
+
+    A command's parser adds them with no default, so that one given before the
+    command is not reset by the command's parser.
+    """
+    default = False if top_level else argparse.SUPPRESS
+    parser.add_argument("--verbose", action="store_true", default=default,
+                        help="show TensorFlow's own log messages (hidden otherwise)")
+    parser.add_argument("--traceback", action="store_true", default=default,
+                        help="on errors, show the Python traceback (for bug reports)")
 
 
 def add_model_inputs(parser, data: str, data_help: str) -> None:
@@ -223,12 +234,19 @@ def csv_layout(args, meta: dict) -> tuple[bool, str]:
     return options["header"], options["sep"]
 
 
-def check_out_folder(path) -> None:
-    """Refuses an `--out` folder that a model save would wipe out with someone's files in it."""
+def check_out_folder(path, *, overwrite: bool = True) -> None:
+    """Refuses an `--out` folder that a model save would wipe out with someone's files in
+    it, that cannot be written, or, unless `overwrite`, that holds a model already."""
+    from tfbnn.model_folder import ModelExistsError, check_save_destination  # at run time
+
     try:
-        check_model_destination(path, CONFIG_FILE)
+        check_save_destination(path, overwrite=overwrite)
+    except ModelExistsError as err:
+        raise UsageError(f"--out {err}; add --overwrite to replace it") from None
     except ValueError as err:
         raise UsageError(f"--out {err}") from None
+    except OSError as err:
+        raise UsageError(f"--out {path}: {err.filename}: {err.strerror}") from None
 
 
 def add_n_samples(parser) -> None:
@@ -248,7 +266,8 @@ def add_level(parser) -> None:
 def add_calibration_method(parser, option: str) -> None:
     """`option METHOD`, a calibration method for a regressor or a classifier."""
     parser.add_argument(
-        option, choices=[m.value for m in CalibrationMethod], default=None, metavar="METHOD",
+        option, choices=REGRESSION_CALIBRATION + CLASSIFICATION_CALIBRATION, default=None,
+        metavar="METHOD",
         help="regression: " + ", ".join(REGRESSION_CALIBRATION) + " (default: "
              f"{REGRESSION_CALIBRATION[0]}); classification: "
              + ", ".join(CLASSIFICATION_CALIBRATION) + " (the default)")

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfbnn import metrics, report
 from tfbnn.cli.options import (
     add_command,
     add_model_inputs,
@@ -25,10 +24,7 @@ from tfbnn.cli.options import (
     csv_layout,
 )
 from tfbnn.data import tabular
-from tfbnn.estimators import calibration_method
 from tfbnn.files import write_atomic
-from tfbnn.model_folder import load_model, model_features, naming_file, read_labelled
-from tfbnn.report import format_table
 
 
 def add_predict_parser(subparsers) -> None:
@@ -90,6 +86,8 @@ def prediction_frame(predictive, level: float = 0.95) -> pd.DataFrame:
 
 def run_predict(args) -> int:
     """Writes `prediction_frame` for every row of `args.data`."""
+    from tfbnn.model_folder import load_model, model_features, naming_file  # TensorFlow
+
     estimator, meta = load_model(args.model)
     header, sep = csv_layout(args, meta)
     with naming_file(args.data):
@@ -113,6 +111,11 @@ def _jsonable(value):
 
 def run_evaluate(args) -> int:
     """Prints every metric of the model on `args.data` (and writes the HTML report)."""
+    from tfbnn import metrics, report  # TensorFlow: imported when the command runs
+    from tfbnn.estimators import calibration_method
+    from tfbnn.model_folder import load_model, read_labelled
+    from tfbnn.report import format_table
+
     estimator, meta = load_model(args.model)
     header, sep = csv_layout(args, meta)
     X, y = read_labelled(args.data, meta, header=header, sep=sep, target=args.target)

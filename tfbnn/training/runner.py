@@ -9,6 +9,8 @@ tensors and the network as one flat parameter vector (`FunctionalModel`).
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 from tfbnn import compiled, optimizers
@@ -69,7 +71,11 @@ class EpochRunner:
             optimizer, (*self.record_shape, self.functional.size))
         # No `reduce_retracing` here: the chunk length must stay a static shape (XLA
         # sizes the per-epoch record with it); `train` keeps it fixed per data size.
-        self.run_epochs = tf.function(self._epochs, jit_compile=jit_compile)
+        # A partial, not the bound method: TensorFlow's retracing warning counts the
+        # traces of one code object, so every runner's first trace (each a new program)
+        # would add up to "5 out of the last 5 calls triggered retracing".
+        self.run_epochs = tf.function(functools.partial(EpochRunner._epochs, self),
+                                      jit_compile=jit_compile)
         self.val_nll = tf.function(self._val_nll, jit_compile=jit_compile, reduce_retracing=True)
 
     def initial_state(self, optimizer=None) -> list[tf.Tensor]:
