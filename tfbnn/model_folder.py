@@ -51,6 +51,8 @@ def model_meta(table: tabular.Table, encoder: dict, header: bool, sep: str) -> d
         "target": table.target_name,
         "header": header,
         "sep": sep,
+        "na_values": table.read_options["na_values"],
+        "encoding": table.read_options["encoding"],
         "features": table.feature_names,
         "encoder": encoder,
     }
@@ -135,16 +137,17 @@ def naming_file(path):
         raise ValueError(f"{path}: cannot parse as CSV: {err}") from None
 
 
-def read_labelled(path, meta: dict, *, header: bool, sep: str, target=None):
+def read_labelled(path, meta: dict, *, target=None, **reading):
     """`(X, y)`: the encoded features and the targets of a labelled CSV file, for `meta`.
 
-    `target` names the target column if it differs from the training file's.
+    `target` names the target column if it differs from the training file's;
+    `reading` holds `read_table`'s `header`, `sep`, `na_values` and `encoding`.
     """
     with naming_file(path):
-        table = tabular.read_table(path, target=target or meta["target"], header=header,
-                                   sep=sep, task=meta["task"],
-                                   impute=meta["encoder"].get("impute"))
-    return model_features(table.X, meta, path, header), table.y.to_numpy()
+        table = tabular.read_table(path, target=target or meta["target"], task=meta["task"],
+                                   impute=meta["encoder"].get("impute"), fitting=False,
+                                   **reading)
+    return model_features(table.X, meta, path, reading["header"]), table.y.to_numpy()
 
 
 def model_features(frame: pd.DataFrame, meta: dict, path, header: bool) -> np.ndarray:

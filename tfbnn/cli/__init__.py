@@ -30,13 +30,18 @@ from __future__ import annotations
 
 import importlib
 import sys
-import warnings
 
 from tfbnn.cli import tensorflow_logs
 from tfbnn.cli.benchmark import add_benchmark_parser
 from tfbnn.cli.demo import add_demo_parser
 from tfbnn.cli.fit import DIAGNOSTIC_ROWS, add_calibrate_parser, add_fit_parser
-from tfbnn.cli.options import Parser, UsageError, add_common_options
+from tfbnn.cli.options import (
+    Parser,
+    UsageError,
+    add_common_options,
+    command_line_message,
+    report_warnings,
+)
 from tfbnn.cli.predict import add_evaluate_parser, add_predict_parser, prediction_frame
 from tfbnn.version import __version__
 
@@ -79,8 +84,7 @@ def main(argv=None) -> int:
     if not args.verbose:
         tensorflow_logs.import_quietly()
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+        with report_warnings(args.parser):
             return args.run(args)
     except UsageError as err:
         return _fail(err, 2)
@@ -89,7 +93,7 @@ def main(argv=None) -> int:
     except _RUNTIME_ERRORS as err:
         if args.traceback:
             raise
-        return _fail(err, 1)
+        return _fail(err, 1, args.parser)
 
 
 def __getattr__(name: str):
@@ -98,20 +102,13 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """tfbnn's own warnings in one line, as its errors; others as Python shows them."""
-    if category.__module__.split(".")[0] == "tfbnn":
-        text = f"tfbnn: warning: {' '.join(str(message).split())}\n"
-    else:
-        text = warnings.formatwarning(message, category, filename, lineno, line)
-    (file or sys.stderr).write(text)
-
-
-def _fail(error, status: int) -> int:
+def _fail(error, status: int, parser=None) -> int:
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         message = f"{error.filename}: {error.strerror}"
     else:
         message = str(error)
+    if parser is not None:
+        message = command_line_message(message, parser)
     # One line even when a library message spans several.
     print(f"tfbnn: error: {' '.join(message.split())}", file=sys.stderr)
     return status

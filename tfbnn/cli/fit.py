@@ -36,13 +36,13 @@ from tfbnn.cli.options import (
     add_model_inputs,
     add_target_override,
     check_out_folder,
-    csv_layout,
     epochs,
     fraction,
     json_object,
     positive_float,
     positive_int,
     probability,
+    read_options,
     widths,
 )
 from tfbnn.data import tabular
@@ -171,8 +171,8 @@ def run_fit(args) -> int:
 
     calibrating = _check_fit_options(args)
     with naming_file(args.data):
-        table = tabular.read_table(args.data, target=args.target, header=args.header,
-                                   sep=args.sep, task=args.task, impute=args.impute)
+        table = tabular.read_table(args.data, target=args.target, task=args.task,
+                                   impute=args.impute, **read_options(args))
     if args.task is None:
         print(f"Task: {table.task} (inferred from target column {table.target_name!r}; "
               "set --task to override)")
@@ -184,8 +184,8 @@ def run_fit(args) -> int:
     fit_rows = np.arange(len(y))
     if args.calibration_data is not None:
         # Read before training, so that a bad file fails fast.
-        X_cal, y_cal = read_labelled(args.calibration_data, meta, header=args.header,
-                                      sep=args.sep, target=table.target_name)
+        X_cal, y_cal = read_labelled(args.calibration_data, meta, target=table.target_name,
+                                      **read_options(args))
     elif args.calibrate is not None:
         fit_rows, cal_rows = _calibration_split(len(y), args.calibrate, args.seed)
         X_cal, y_cal = X[cal_rows], y[cal_rows]
@@ -262,8 +262,7 @@ def run_calibrate(args) -> int:
 
     estimator, meta = load_model(args.model)
     _check_calibration_method(args.method, meta["task"], "--method")
-    header, sep = csv_layout(args, meta)
-    X, y = read_labelled(args.data, meta, header=header, sep=sep, target=args.target)
+    X, y = read_labelled(args.data, meta, target=args.target, **read_options(args, meta))
     replaced = getattr(estimator, "calibrator_", None)
     estimator.calibrate(X, y, method=args.method)
     save_model(estimator, args.model, meta=meta)
