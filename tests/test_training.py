@@ -497,3 +497,14 @@ def test_train_takes_images_and_sequences_alone_and_as_an_ensemble(input_shape):
     assert np.isfinite(history.nll).all()
     for member, weights in zip(members, before):  # every member trained
         assert not np.allclose(member.get_weights()[0], weights[0])
+
+
+def test_ensemble_members_with_batch_normalisation_are_refused():
+    def member():
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(4),
+                                 keras.layers.BatchNormalization(name="norm"),
+                                 keras.layers.Dense(1), *LIKELIHOOD.output_layers(1)])
+
+    x, y = _data()
+    with pytest.raises(ValueError, match=r"BatchNormalization \(\['norm'\]\) cannot be trained"):
+        train([member(), member()], LIKELIHOOD, x, y, epochs=1, verbose=0)

@@ -76,9 +76,9 @@ def same_inputs(model):
         return None
     names = {id(layer.output): layer.name for layer in model.layers
              if isinstance(layer, keras.layers.InputLayer)}
-    inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=names.get(id(t)))
-              for t in model.inputs]
-    return inputs[0] if len(inputs) == 1 else inputs
+    return keras.tree.map_structure(
+        lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=names.get(id(t))),
+        model.input)
 
 
 def rebuild(model, replace):
