@@ -13,6 +13,8 @@ import sklearn.base
 import tfbnn.layers as bnn_layers
 from tfbnn import models
 from tfbnn.estimators import BayesianClassifier, BayesianRegressor
+from tfbnn.inference import FitSettings
+from tfbnn.likelihoods import Gaussian
 from tfbnn.models import UnsavedNetwork
 from tfbnn.persistence import load
 
@@ -190,6 +192,12 @@ def test_network_that_does_not_fit_the_likelihood_is_refused():
 
     with pytest.raises(ValueError, match=r"output \(None, 10\); it must end in \(None, 1\)"):
         BayesianRegressor(network=ten_outputs, **FAST).fit(IMAGES, TARGET)
+    def softmax(input_shape, n_outputs):
+        return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
+                                 keras.layers.Dense(n_outputs, activation="softmax")])
+
+    with pytest.raises(ValueError, match=r"ending in activation 'softmax'.*must be linear"):
+        BayesianClassifier(network=softmax, **FAST).fit(IMAGES, LABELS)
     with pytest.raises(TypeError, match="must return a keras.Model, got str"):
         BayesianRegressor(network=lambda shape, n: "net", **FAST).fit(IMAGES, TARGET)
     with pytest.raises(ValueError, match="network must be None .* or a function"):
@@ -205,6 +213,22 @@ def test_user_network_seeds_pythons_random_and_restores_it():
     assert random.random() == expected
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.parametrize("network", [None, conv_net], ids=["mlp", "network"])
+def test_models_network_puts_weight_decay_on_every_weight(network):
+    # What the Laplace approximation trains: the MAP under a Normal prior.
+    likelihood = Gaussian(trainable=True)
+    settings = FitSettings(hidden_units=(4,), network=network)
+    shape = SHAPE if network else (3,)
+    model = models.network(shape, 1, likelihood, settings, seed=0, weight_decay=0.25)
+    weighted = [layer for layer in model.layers if hasattr(layer, "kernel")]
+    assert weighted and all(layer.kernel_regularizer.l2 == pytest.approx(0.25)
+                            and layer.bias_regularizer.l2 == pytest.approx(0.25)
+                            for layer in weighted)
+    assert type(model.layers[-1]).__name__ == "LearnedScale"
+    with pytest.raises(ValueError, match=r"tfbnn's MLP takes rows of features.*\(6, 6, 1\)"):
+        models.network(SHAPE, 1, likelihood, FitSettings(), seed=0)
 
 
 @pytest.mark.xfail(reason="needs the laplace generalisation (tfbnn/inference/laplace: last-layer "

@@ -8,7 +8,7 @@ import random
 
 import keras
 
-from tfbnn.convert.rebuild import is_graph_model, with_weight_decay
+from tfbnn.convert.rebuild import is_graph_model, walk_layers, with_weight_decay
 from tfbnn.layers.variational import (
     DenseFlipout,
     DenseLocalReparameterization,
@@ -141,6 +141,14 @@ def user_network(fn, input_shape, n_outputs: int, *, seed=None) -> keras.Model:
             len(got) != len(input_shape)):
         raise ValueError(f"{call} returned a model taking inputs {[i.shape for i in inputs]}; "
                          f"it must take one input of shape (None, *{input_shape})")
+    last = walk_layers(model)[-1] if is_graph_model(model) and model.layers else None
+    activation = getattr(last, "activation", None)
+    if activation is not None and activation is not keras.activations.linear:
+        raise ValueError(
+            f"{call} returned a model ending in activation "
+            f"{getattr(activation, '__name__', activation)!r} (layer {last.name!r}); its outputs "
+            "must be linear: they are the likelihood's parameters (logits, locations), which "
+            "the likelihood maps itself")
     output = model.compute_output_spec(keras.KerasTensor((None, *input_shape)))
     if not isinstance(output, keras.KerasTensor) or tuple(output.shape[1:]) != (n_outputs,):
         shape = getattr(output, "shape", output)
