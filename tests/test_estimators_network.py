@@ -12,6 +12,7 @@ import sklearn.base
 
 import tfbnn.layers as bnn_layers
 from tfbnn import models
+from tfbnn.convert import CONVERSIONS
 from tfbnn.estimators import BayesianClassifier, BayesianRegressor
 from tfbnn.inference import FitSettings
 from tfbnn.likelihoods import Gaussian
@@ -80,9 +81,10 @@ def test_classifier_with_a_conv_network(inference):
 def test_vi_converts_the_network_with_the_estimators_settings(vi_regressor):
     network = vi_regressor.inference_.model
     kinds = {layer.name: type(layer).__name__ for layer in network.layers}
-    # Dense layers take the default estimator; conv stays deterministic until its
-    # variational layers are in tfbnn.convert.CONVERSIONS.
+    # Dense layers take the default estimator, convolutions (which have no local
+    # reparameterization) flipout once their row is in tfbnn.convert.CONVERSIONS.
     assert kinds["head"] == "DenseLocalReparameterization"
+    assert kinds["conv"] == ("Conv2DFlipout" if keras.layers.Conv2D in CONVERSIONS else "Conv2D")
     assert kinds["drop"] == "Dropout" and type(network.layers[-1]).__name__ == "LearnedScale"
     head = network.get_layer("head")
     assert head.kl_weight == pytest.approx(1 / N) and head.posterior_scale_init == 1e-3

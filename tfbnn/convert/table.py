@@ -7,13 +7,13 @@ as posteriors `NAME_loc` / `NAME_rho` with the Keras layer's `NAME` layout.
 
 A Keras layer's `get_config()` becomes the tfbnn layer's arguments by these rules:
 
+* a weight regularizer is dropped, with a warning if it was set: the prior's KL
+  term takes the place of weight decay;
+* a constraint, a LoRA rank or a quantization is refused with a ValueError
+  naming the layer unless unset: the variational layer could not honour it;
 * an entry the tfbnn class takes (units, activation, filters, ...) is passed on;
-* an initializer is dropped (the trained weights are copied over it), as is an
-  entry at the Keras default (nothing to honour);
-* a weight regularizer is dropped with a warning: the prior's KL term takes the
-  place of weight decay;
-* anything else (constraints, a LoRA rank, quantization) is refused with a
-  ValueError naming the layer: the variational layer could not honour it.
+* any other entry is dropped if it is an initializer (the trained weights are
+  copied over it) or unset (None, or the Keras default), and refused otherwise.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ CONVERSIONS = {
 LAYER_ENTRIES = ("name", "trainable", "dtype")
 #: Entries that only shape the initial weights, which are copied over anyway.
 INITIALISATION_ENTRIES = ("unit_forget_bias",)
+#: Entries a variational layer cannot honour, even where its signature names them
+#: (as do constraints, `*_constraint`): refused unless unset.
+REFUSED_ENTRIES = ("lora_rank", "lora_alpha", "quantization_config")
 
 
 def estimators(layer) -> dict | None:
@@ -73,20 +76,24 @@ def variational_arguments(layer, cls) -> tuple[dict, list[str]]:
     defaults = _parameters(type(layer))
     arguments, dropped = {}, []
     for key, value in layer.get_config().items():
-        if key in accepted or key in LAYER_ENTRIES:
+        unset = value is None or (key in defaults and _equal(value, defaults[key].default))
+        if key.endswith("_regularizer"):
+            if value is not None:
+                dropped.append(key)
+        elif key.endswith("_constraint") or key in REFUSED_ENTRIES:
+            if not unset:
+                raise ValueError(_refusal(layer, cls, key, value))
+        elif key in accepted or key in LAYER_ENTRIES:
             arguments[key] = value
-        elif key.endswith("_initializer") or key in INITIALISATION_ENTRIES or value is None:
-            continue
-        elif key in defaults and _equal(value, defaults[key].default):
-            continue
-        elif key.endswith("_regularizer"):
-            dropped.append(key)
-        else:
-            raise ValueError(
-                f"Layer {layer.name!r} ({type(layer).__name__}) has {key}={value!r}, which "
-                f"{cls.__name__} cannot honour; rebuild the layer without it, or leave the "
-                "layer out of `layers`")
+        elif not (unset or key.endswith("_initializer") or key in INITIALISATION_ENTRIES):
+            raise ValueError(_refusal(layer, cls, key, value))
     return arguments, dropped
+
+
+def _refusal(layer, cls, key, value) -> str:
+    return (f"Layer {layer.name!r} ({type(layer).__name__}) has {key}={value!r}, which "
+            f"{cls.__name__} cannot honour; rebuild the layer without it, or leave the layer "
+            "out of `layers`")
 
 
 def _equal(value, default) -> bool:
