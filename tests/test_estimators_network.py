@@ -113,14 +113,14 @@ def test_mc_dropout_needs_dropout_layers():
 def test_sequences_and_a_functional_network():
     def recurrent(input_shape, n_outputs):
         inputs = keras.Input(input_shape)
-        h = keras.layers.Conv1D(3, 2, activation="tanh")(inputs)
-        h = keras.layers.GlobalAveragePooling1D()(h)
+        h = keras.layers.LSTM(3, name="lstm")(inputs)
         return keras.Model(inputs, keras.layers.Dense(n_outputs)(h))
 
     x = RNG.normal(size=(N, 5, 2))
     model = BayesianRegressor(network=recurrent, inference="vi", **FAST,
                               inference_options={"jit_compile": False}).fit(x, x[:, :, 0].sum(1))
     assert model.predict(x[:4]).shape == (4,) and model.x_mean_.shape == (2,)
+    assert type(model.inference_.model.get_layer("lstm")) is bnn_layers.LSTMFlipout
 
 
 def test_ensemble_members_start_apart_and_the_same_seed_repeats():

@@ -27,8 +27,8 @@ def bayesianize(model, layers="all", *, estimator="flipout", prior=None, kl_weig
                 seed=None) -> keras.Model:
     """A new model whose chosen layers are tfbnn variational layers.
 
-    Every convertible layer (`tfbnn.convert.CONVERSIONS`: Dense) that `layers`
-    selects becomes the variational layer of `estimator`, with the same
+    Every convertible layer (`tfbnn.convert.CONVERSIONS`: Dense, LSTM, GRU) that
+    `layers` selects becomes the variational layer of `estimator`, with the same
     architecture (see `tfbnn.convert.table` for which options carry over) and the
     original weights as posterior means. Every other layer (normalisation,
     pooling, dropout, custom layers, ...) is copied with its weights; nested

@@ -22,6 +22,12 @@ import inspect
 
 import keras
 
+from tfbnn.layers.recurrent import (
+    GRUFlipout,
+    GRUReparameterization,
+    LSTMFlipout,
+    LSTMReparameterization,
+)
 from tfbnn.layers.variational import (
     DenseFlipout,
     DenseLocalReparameterization,
@@ -35,6 +41,8 @@ CONVERSIONS = {
         "flipout": DenseFlipout,
         "local_reparameterization": DenseLocalReparameterization,
     },
+    keras.layers.LSTM: {"reparameterization": LSTMReparameterization, "flipout": LSTMFlipout},
+    keras.layers.GRU: {"reparameterization": GRUReparameterization, "flipout": GRUFlipout},
 }
 
 #: Entries every Keras layer's config has, which every layer takes.
