@@ -16,6 +16,7 @@ from tfbnn.convert import (
     with_weight_decay,
 )
 from tfbnn.convert.bayesian import keras_weight
+from tfbnn.convert.dropout import with_mc_dropout
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(128, 3)).astype(np.float32)
@@ -273,6 +274,19 @@ def test_weight_decay_copy_has_the_same_weights_and_an_l2_loss(functional):
     # The custom layer has no regularizer option, so its weight is not decayed.
     others -= np.sum(functional.get_layer("scale").factor.numpy() ** 2)
     assert float(sum(decayed.losses)) == pytest.approx(0.1 * kernels + 0.01 * others, rel=1e-5)
+
+
+def test_mc_dropout_copy_swaps_dropout_and_keeps_everything_else(functional):
+    copy = with_mc_dropout(functional, rate=0.3, seed=7, weight_decay=(0.1, 0.01))
+    drop = copy.get_layer("drop")
+    assert type(drop) is bnn_layers.MCDropout and (drop.rate, drop.seed) == (0.3, 7)
+    for name in ("hidden", "norm", "scale", "out"):
+        for new, old in zip(copy.get_layer(name).weights, functional.get_layer(name).weights):
+            np.testing.assert_array_equal(new.numpy(), old.numpy())
+    assert copy.get_layer("out").kernel_regularizer.l2 == pytest.approx(0.1)
+    assert copy.get_layer("norm").gamma_regularizer.l2 == pytest.approx(0.01)
+    # Dropout on at prediction: two calls differ.
+    assert not np.allclose(copy(X[:8], training=False), copy(X[:8], training=False))
 
 
 def test_rebuild_reports_a_custom_layer_without_a_full_config():

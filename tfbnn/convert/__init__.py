@@ -4,10 +4,12 @@ rebuilding it shares with the estimators' own networks.
 * `bayesian`: `bayesianize` (with MOPED's weight-derived posteriors and priors);
 * `table`: `CONVERSIONS`, Keras layer class -> tfbnn variational layers by estimator;
 * `rebuild`: `rebuild` (a copy of a model with some layers replaced) and
-  `with_weight_decay`.
+  `with_weight_decay`;
+* `dropout`: `with_mc_dropout`, Dropout layers that stay on at prediction.
 """
 
 from tfbnn.convert.bayesian import MOPED_MIN_SCALE, bayesianize, convertible_layers
+from tfbnn.convert.dropout import with_mc_dropout
 from tfbnn.convert.rebuild import rebuild, walk_layers, with_weight_decay
 from tfbnn.convert.table import CONVERSIONS, convertible_types
 
@@ -19,5 +21,6 @@ __all__ = [
     "convertible_types",
     "rebuild",
     "walk_layers",
+    "with_mc_dropout",
     "with_weight_decay",
 ]

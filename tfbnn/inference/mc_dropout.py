@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from tfbnn import models
-from tfbnn.convert.rebuild import rebuild, regularized, walk_layers
+from tfbnn.convert.dropout import dropout_layers, with_mc_dropout
 from tfbnn.inference.base import INFERENCE, FitSettings, check_likelihood
 from tfbnn.inference.stochastic import StochasticNetworkInference
 from tfbnn.layers.dropout import MCDropout
@@ -34,43 +34,17 @@ def dropout_mlp(n_features: int, likelihood, n_targets: int, *, hidden_units=(50
     return keras.Sequential(layers, name="mc_dropout_mlp")
 
 
-def dropout_layers(model) -> list:
-    """The dropout layers of a user's network (`keras.layers.Dropout`, `MCDropout`);
-    a ValueError if there are none: MC dropout would have nothing to sample."""
-    found = [layer for layer in walk_layers(model)
-             if type(layer) is keras.layers.Dropout or isinstance(layer, MCDropout)]
-    if not found:
+def network_dropout_rate(network) -> float:
+    """The largest dropout rate of a user's network; a ValueError if it has no dropout
+    layer (MC dropout would have nothing to sample)."""
+    layers = dropout_layers(network)
+    if not layers:
         raise ValueError(
             "inference='mc_dropout' samples the network's dropout masks, and this network "
             "has no Dropout layer: add keras.layers.Dropout where units should be dropped "
             "(e.g. before each Dense layer), or choose another inference ('vi', "
             "'ensemble', 'swag', 'laplace')")
-    return found
-
-
-def dropout_network(model, kernel_decay: float, bias_decay: float, seed=None) -> keras.Model:
-    """A copy of a user's network (same weights) in which every `keras.layers.Dropout`
-    is an `MCDropout` of the same rate and every layer's weights carry L2 decay:
-    `bias_decay` on biases and normalisation scales and offsets, `kernel_decay` on
-    the rest.
-
-    Raises:
-        ValueError: a Dropout with a `noise_shape` (`MCDropout` drops units
-            independently).
-    """
-    index = {id(layer): i for i, layer in enumerate(dropout_layers(model))}
-
-    def replace(layer):
-        if type(layer) is not keras.layers.Dropout:
-            return regularized(layer, kernel_decay, bias_decay)
-        if layer.noise_shape is not None:
-            raise ValueError(
-                f"Dropout layer {layer.name!r} has noise_shape={layer.noise_shape}; MC "
-                "dropout drops units independently: leave noise_shape out")
-        layer_seed = None if seed is None else seed + index[id(layer)]
-        return MCDropout(layer.rate, seed=layer_seed, name=layer.name)
-
-    return rebuild(model, replace)[0]
+    return max(layer.rate for layer in layers)
 
 
 @INFERENCE.register("mc_dropout")
@@ -155,8 +129,8 @@ class MCDropoutInference(StochasticNetworkInference):
         if settings.network is not None:
             network = models.network(input_shape, n_targets, likelihood, settings,
                                      seed=settings.seed, name="mc_dropout_network")
-            rate = max(layer.rate for layer in dropout_layers(network))
-            return dropout_network(network, *self.weight_decay(n_train, rate), seed=settings.seed)
+            decay = self.weight_decay(n_train, network_dropout_rate(network))
+            return with_mc_dropout(network, seed=settings.seed, weight_decay=decay)
         kernel_decay, bias_decay = self.weight_decay(n_train)
         return dropout_mlp(
             models.mlp_width(input_shape), likelihood, n_targets,
