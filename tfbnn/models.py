@@ -93,9 +93,9 @@ class UnsavedNetwork:
 
 def network_name(fn) -> str:
     """A readable name of a network function, `module.qualified_name` where it has one."""
-    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
     if isinstance(fn, UnsavedNetwork):
         return fn.name
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
     return f"{module}.{qualname}" if module and qualname else repr(fn)
 
 
@@ -231,7 +231,7 @@ def network(input_shape, n_targets: int, likelihood, settings, *, seed=None,
     input_shape = check_input_shape(input_shape)
     n_outputs = likelihood.n_network_outputs(n_targets)
     heads = likelihood.output_layers(n_targets)
-    if getattr(settings, "network", None) is not None:
+    if settings.network is not None:
         model = user_network(settings.network, input_shape, n_outputs, seed=seed)
         model = with_heads(model, heads, name, input_shape)
         return model if weight_decay is None else with_weight_decay(model, weight_decay)

@@ -9,8 +9,9 @@ Layout of a saved model folder::
     inference/       the inference method's own files (e.g. `model.keras`)
 
 Nothing is pickled: a `network=` function is saved by name only (the Keras model
-files hold its architecture), and comes back as a `tfbnn.models.UnsavedNetwork`. Saving writes into a temporary sibling folder and swaps it in
-only when complete, so an interrupted save never destroys a model that was there.
+files hold its architecture) and comes back as a `tfbnn.models.UnsavedNetwork`.
+Saving writes into a temporary sibling folder and swaps it in only when complete,
+so an interrupted save never destroys a model that was there.
 """
 
 from __future__ import annotations
