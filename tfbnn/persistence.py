@@ -8,10 +8,12 @@ Layout of a saved model folder::
                      inference config
     inference/       the inference method's own files (e.g. `model.keras`)
 
-Nothing is pickled. Saving writes into a temporary sibling folder and swaps it in
-only when complete (`tfbnn.files.replace_folder`), so an interrupted save never
-destroys a model that was there: even a save killed between its two renames
-leaves the last complete model, which the next load or save puts back.
+Nothing is pickled: a `network=` function is saved by name only (the Keras model
+files hold its architecture) and comes back as a `tfbnn.models.UnsavedNetwork`.
+Saving writes into a temporary sibling folder and swaps it in only when complete
+(`tfbnn.files.replace_folder`), so an interrupted save never destroys a model that
+was there: even a save killed between its two renames leaves the last complete
+model, which the next load or save puts back.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tfbnn import inference as inference_lib
 from tfbnn import likelihoods, priors
 from tfbnn.calibration import calibration_method, deserialize_calibrator, serialize_calibrator
 from tfbnn.files import check_model_destination, recover_folder, replace_folder
+from tfbnn.models import UnsavedNetwork, network_name
 from tfbnn.registry import Registry
 from tfbnn.version import __version__
 
@@ -44,6 +47,8 @@ ESTIMATORS = Registry("estimator")
 # Fitted attributes, by how they are stored.
 _ARRAY_STATE = ("x_mean_", "x_scale_", "y_shift_", "y_scale_")
 _PLAIN_STATE = ("n_features_in_", "n_targets_", "y_ndim_", "history_")
+#: How a `network` function is saved: by name only (see `tfbnn.models.UnsavedNetwork`).
+NETWORK_KEY = "__tfbnn_network__"
 
 
 class ModelFileError(ValueError):
@@ -65,7 +70,17 @@ def _jsonable(value):
 def _from_jsonable(value):
     if isinstance(value, dict) and "__tfbnn_object__" in value:
         return keras.saving.deserialize_keras_object(value["__tfbnn_object__"])
+    if isinstance(value, dict) and NETWORK_KEY in value:
+        return UnsavedNetwork(value[NETWORK_KEY])
     return value
+
+
+def _param_to_json(key: str, value):
+    """An estimator parameter as JSON; the `network` function by its name only (the
+    saved Keras model holds the architecture, and functions are never pickled)."""
+    if key == "network" and value is not None:
+        return {NETWORK_KEY: network_name(value)}
+    return _jsonable(value)
 
 
 def _calibrator_from_json(entry, estimator_cls):
@@ -107,6 +122,8 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
         state["classes_"] = _labels_to_json(estimator.classes_)
     if hasattr(estimator, "feature_names_in_"):
         state["feature_names_in_"] = list(estimator.feature_names_in_)
+    if hasattr(estimator, "input_shape_"):
+        state["input_shape_"] = list(estimator.input_shape_)
     state["likelihood_"] = _jsonable(estimator.likelihood_)
     calibrator = getattr(estimator, "calibrator_", None)
     if calibrator is not None:
@@ -116,7 +133,7 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
         "format_version": FORMAT_VERSION,
         "tfbnn_version": __version__,
         "estimator": type(estimator).__name__,
-        "params": {k: _jsonable(v) for k, v in estimator.get_params().items()},
+        "params": {k: _param_to_json(k, v) for k, v in estimator.get_params().items()},
         "state": state,
         "inference": {"name": estimator.inference_.name,
                       "config": estimator.inference_.get_config()},
@@ -216,3 +233,5 @@ def _restore_state(estimator, state: dict) -> None:
         estimator.classes_ = _labels_from_json(state["classes_"])
     if "feature_names_in_" in state:
         estimator.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
+    if "input_shape_" in state:
+        estimator.input_shape_ = tuple(int(d) for d in state["input_shape_"])

@@ -10,55 +10,16 @@ inputs are tiled `S` times and each block gets its own masks
 
 from __future__ import annotations
 
-import itertools
-
-import keras
 import numpy as np
 
+from tfbnn.convert.dropout import with_mc_dropout
 from tfbnn.inference.stochastic import StochasticNetworkInference
-from tfbnn.layers.dropout import MCDropout as MCDropoutLayer
 from tfbnn.posthoc.outputs import check_output_width, output_width, resolve_likelihood
 from tfbnn.posthoc.saving import POSTHOC, load_model, save
 from tfbnn.predictive import Predictive
 from tfbnn.validation import check_fraction, check_int
 
 MODEL_FILE = "model.keras"
-
-
-def dropout_layers(model) -> list:
-    """Every `keras.layers.Dropout` in `model`, nested models included."""
-    found = []
-    for layer in getattr(model, "layers", []):
-        if isinstance(layer, keras.layers.Dropout):
-            found.append(layer)
-        found.extend(dropout_layers(layer))
-    return found
-
-
-def with_mc_dropout(model, rate=None, seed=None) -> keras.Model:
-    """A clone of `model` with each Dropout layer replaced by `tfbnn.layers.MCDropout`
-    (its own rate, or `rate`) and the trained weights copied."""
-    layers = dropout_layers(model)
-    if not layers:
-        raise ValueError(f"model {model.name!r} has no keras.layers.Dropout layer; MC dropout "
-                         "needs the dropout it was trained with")
-    other = [f"{layer.name} ({type(layer).__name__})" for layer in layers
-             if type(layer) is not keras.layers.Dropout or layer.noise_shape is not None]
-    if other:
-        raise ValueError(f"MC dropout supports plain keras.layers.Dropout layers (no "
-                         f"noise_shape); model {model.name!r} has {other}")
-    seeds = itertools.count(0 if seed is None else int(seed))
-
-    def swap(layer):
-        if isinstance(layer, keras.layers.Dropout):
-            layer_seed = None if seed is None else next(seeds)
-            return MCDropoutLayer(layer.rate if rate is None else rate, seed=layer_seed,
-                                  name=layer.name)
-        return layer.__class__.from_config(layer.get_config())
-
-    clone = keras.models.clone_model(model, clone_function=swap, recursive=True)
-    clone.set_weights(model.get_weights())
-    return clone
 
 
 @POSTHOC.register("MCDropout")

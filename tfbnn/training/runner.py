@@ -14,7 +14,7 @@ import functools
 import tensorflow as tf
 
 from tfbnn import compiled, optimizers
-from tfbnn.functional import FunctionalModel, architecture_key
+from tfbnn.functional import FunctionalModel, architecture_key, map_members
 
 
 class EpochRunner:
@@ -31,8 +31,8 @@ class EpochRunner:
     ensemble) with their own data order, trained by one vectorised program.
 
     With `adversarial`, every step also fits the fast-gradient-sign inputs
-    `x + epsilon * sign(d loss / d x)` [1], `epsilon` a per-feature tensor given
-    at run time, as deep ensembles do [2].
+    `x + epsilon * sign(d loss / d x)` [1], `epsilon` a tensor of one example's
+    shape given at run time, as deep ensembles do [2].
 
     Args:
         model: a built Keras model; its architecture defines the program.
@@ -90,9 +90,9 @@ class EpochRunner:
             params, kl = self.functional.map(theta, xb), tf.zeros((), theta.dtype)
         else:
             # Their (shared) random state is not advanced.
-            params, kl = tf.vectorized_map(
-                lambda a: self.functional(a[0], state, a[1], training=True)[::2], (theta, xb)
-            )
+            params, kl = map_members(
+                lambda a: tuple(self.functional(a[0], state, a[1], training=True)[::2]),
+                (theta, xb))
         return -tf.reduce_mean(self.likelihood.log_prob(yb, params), axis=-1), kl, state
 
     def adversarial_inputs(self, theta, state, xb, yb, epsilon):
