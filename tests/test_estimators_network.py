@@ -233,9 +233,6 @@ def test_models_network_puts_weight_decay_on_every_weight(network):
         models.network(SHAPE, 1, likelihood, FitSettings(), seed=0)
 
 
-@pytest.mark.xfail(reason="needs the laplace generalisation (tfbnn/inference/laplace: last-layer "
-                          "Laplace on any model ending in Dense, its network built with "
-                          "models.network(x.shape[1:], ..., weight_decay=...))", strict=False)
 def test_last_layer_laplace_on_a_conv_network():
     model = BayesianRegressor(network=conv_net, inference="laplace", **FAST,
                               inference_options={"jit_compile": False}).fit(IMAGES, TARGET)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from tfbnn import models, priors
@@ -116,18 +115,8 @@ class LaplaceInference(LaplacePosterior, Inference):
         x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
         x_train, y_train, validation = validation_split(x, y, settings)
         # Mean NLL + alpha/(2N) ||w||^2 is the negative log posterior divided by N.
-        decay = keras.regularizers.L2(alpha / (2.0 * len(x_train)))
-        model = models.mlp(
-            x.shape[1],
-            likelihood.n_network_outputs(y.shape[1]),
-            hidden_units=settings.hidden_units,
-            activation=settings.activation,
-            output_layers=likelihood.output_layers(y.shape[1]),
-            name="laplace_mlp",
-            seed=settings.seed,
-            kernel_regularizer=decay,
-            bias_regularizer=decay,
-        )
+        model = models.network(x.shape[1:], y.shape[1], likelihood, settings, seed=settings.seed,
+                               name="laplace_mlp", weight_decay=alpha / (2.0 * len(x_train)))
         self.check_model_memory(model, likelihood)
         history = train(model, likelihood, x_train, y_train, validation_data=validation,
                         patience=settings.patience, **train_options(settings, self.jit_compile))
