@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,11 +18,44 @@ from tfbnn.cli import choices, main, tensorflow_logs
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _python(code: str, *args, env=None, cwd=None) -> subprocess.CompletedProcess:
+def _python(code: str, *args, env=None, cwd=None, as_script=True) -> subprocess.CompletedProcess:
+    """Runs `code` in a fresh process; `as_script`: as the `tfbnn` script would (its
+    `sys.argv[0]` names it, which tells the package it is the command line)."""
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     environment.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user's shell has it
+    if as_script:
+        code = f"import sys\nsys.argv[0] = 'tfbnn'\n{code}"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           env={**environment, **(env or {})}, cwd=cwd, timeout=600)
+
+
+def test_python_m_tfbnn_answers_without_importing_tensorflow():
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "tfbnn", "--version"],
+                          capture_output=True, text=True, env=environment, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip() == "tfbnn 0.1.0", done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "tfbnn.cli" in imported and "tensorflow" not in imported
+
+
+# In a program, `import tfbnn` alone is enough for Keras to load a file with tfbnn layers.
+LOAD_KERAS_FILE = """
+import sys
+import keras
+import tfbnn
+model = keras.saving.load_model(sys.argv[1], safe_mode=True)
+print(type(model.layers[0]).__name__)
+"""
+
+
+def test_import_tfbnn_registers_its_keras_classes_for_loading(tmp_path):
+    from tfbnn.layers import DenseFlipout, LearnedScale
+
+    model = keras.Sequential([keras.Input((3,)), DenseFlipout(2), LearnedScale()])
+    model.save(tmp_path / "bnn.keras")
+    done = _python(LOAD_KERAS_FILE, str(tmp_path / "bnn.keras"), as_script=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "DenseFlipout"
 
 
 # Every kind of answer that needs no model: help, version, argparse's refusals.

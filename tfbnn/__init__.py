@@ -7,15 +7,18 @@ Quick start::
     dist = model.predict_distribution(X_test)
     dist.mean, dist.std, dist.epistemic_var, dist.interval(0.95)
 
-The names below are imported on first use (module `__getattr__`, PEP 562):
-importing TensorFlow takes seconds, which `import tfbnn` alone, and the command
-line's `--help`, should not cost. Any submodule is reachable as an attribute
-too (`tfbnn.metrics`), as when the package imported them all.
+The names below are imported on first use (module `__getattr__`, PEP 562), and
+any submodule is reachable as an attribute too (`tfbnn.metrics`). In a program,
+`import tfbnn` also imports the modules that define tfbnn's Keras classes, so
+`keras.saving.load_model` finds them; only the command line (the `tfbnn` script,
+`python -m tfbnn`) skips that, so its `--help` answers without importing TensorFlow.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tfbnn.version import __version__
@@ -77,3 +80,20 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+def _started_as_command_line() -> bool:
+    """Whether this process is tfbnn's command line: the `tfbnn` script, or `python -m
+    tfbnn` (while the package imports, `sys.argv[0]` is still "-m")."""
+    argv = getattr(sys, "argv", None) or [""]
+    if Path(argv[0]).name == "tfbnn":
+        return True
+    original = list(getattr(sys, "orig_argv", []))
+    if argv[0] != "-m" or "-m" not in original[:-1]:
+        return False
+    return original[original.index("-m") + 1].split(".")[0] == "tfbnn"
+
+
+if not _started_as_command_line():
+    # Keras finds custom classes only once they are registered, i.e. imported.
+    from tfbnn import keras_metrics, layers, likelihoods, priors  # noqa: F401
