@@ -24,8 +24,19 @@ from typing import TYPE_CHECKING
 from tfbnn.version import __version__
 
 if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
-    from tfbnn import callbacks, inference, keras_metrics, layers, likelihoods, priors
+    from tfbnn import (
+        callbacks,
+        convert,
+        inference,
+        keras_metrics,
+        layers,
+        likelihoods,
+        posthoc,
+        priors,
+    )
     from tfbnn.compiled import clear_cache
+    from tfbnn.convert import bayesianize
+    from tfbnn.data import DataWarning
     from tfbnn.estimators import BayesianClassifier, BayesianRegressor
     from tfbnn.persistence import ModelFileError, load
     from tfbnn.predictive import Predictive
@@ -34,9 +45,11 @@ if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
 _HOMES = {
     "BayesianClassifier": "tfbnn.estimators",
     "BayesianRegressor": "tfbnn.estimators",
+    "DataWarning": "tfbnn.data",
     "ModelFileError": "tfbnn.persistence",
     "NonFiniteLossError": "tfbnn.training",
     "Predictive": "tfbnn.predictive",
+    "bayesianize": "tfbnn.convert",
     "clear_cache": "tfbnn.compiled",
     "load": "tfbnn.persistence",
     "train": "tfbnn.training",
@@ -46,17 +59,21 @@ _HOMES = {
 __all__ = [
     "BayesianClassifier",
     "BayesianRegressor",
+    "DataWarning",
     "ModelFileError",
     "NonFiniteLossError",
     "Predictive",
     "__version__",
+    "bayesianize",
     "callbacks",
     "clear_cache",
+    "convert",
     "inference",
     "keras_metrics",
     "layers",
     "likelihoods",
     "load",
+    "posthoc",
     "priors",
     "train",
 ]
