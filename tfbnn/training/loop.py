@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbnn import optimizers
+from tfbnn.training import distributed
 from tfbnn.training.groups import GroupedRun
 from tfbnn.training.monitor import Monitor
 from tfbnn.validation import check_int
@@ -49,7 +50,7 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
           learning_rate: float | None = None, optimizer=None, validation_data=None,
           patience: int | None = None, seed: int | None = None, verbose: int = 1,
           callbacks=None, jit_compile: bool = True, epoch_hook=None,
-          adversarial_epsilon=None, threads="auto") -> History:
+          adversarial_epsilon=None, threads="auto", strategy=None) -> History:
     """Trains `model` to minimise the negative ELBO of `likelihood` on `(x, y)`.
 
     Args:
@@ -96,6 +97,12 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
             by its own compiled program on its own thread, side by side ("auto": one
             per CPU core). Members are independent, so the grouping changes the
             speed, and the result only by floating-point rounding.
+        strategy: a `tf.distribute.Strategy` (`MirroredStrategy`,
+            `MultiWorkerMirroredStrategy`) whose replicas share every minibatch, or
+            None: the strategy whose `scope()` `train` is called in, if any, else
+            one device. `batch_size` is the global batch (a multiple of the number
+            of replicas); the result is one device's up to rounding, without XLA.
+            Details: `tfbnn.training.distributed`.
 
     Returns:
         The `History` of the run.
@@ -106,6 +113,7 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
     """
     check_int("epochs", epochs, 1)
     check_int("batch_size", batch_size, 1)
+    strategy = distributed.resolve_strategy(strategy)
     optimizer = optimizers.get(optimizer, learning_rate)
     x, y, validation_data = _as_tensors(x, y, validation_data)
     members = list(model) if isinstance(model, list | tuple) else None
@@ -117,7 +125,7 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
                       callbacks, validation_data, patience, epoch_hook, verbose)
     run = GroupedRun(members or [model], members is not None, likelihood, batch_size, optimizer,
                      threads=threads, jit_compile=jit_compile,
-                     adversarial=adversarial_epsilon is not None)
+                     adversarial=adversarial_epsilon is not None, strategy=strategy)
     chunk = 1 if monitor.per_epoch else epochs_per_call(steps)
     orders = _DataOrders(seed, chunk, n_rows if members is None else (len(members), n_rows))
     try:
