@@ -81,6 +81,20 @@ if mode == "mirrored":
         fit(strategy, epochs=1, batch_size=15)
     except ValueError as err:
         results["odd_batch_error"] = np.array(str(err))
+if mode == "mirrored":  # estimators pass the strategy to tfbnn.train
+    from sklearn.base import clone
+    estimator = tfbnn.BayesianRegressor(hidden_units=(8,), epochs=2, batch_size=16,
+                                        n_samples=5, strategy=strategy)
+    clone(estimator).fit(x, y[:, 0]).save(out + ".estimator")
+    results["estimator_loaded"] = tfbnn.load(out + ".estimator").predict(x[:4])
+    try:
+        clone(estimator).set_params(inference="hmc").fit(x, y[:, 0])
+    except ValueError as err:
+        results["hmc_error"] = np.array(str(err))
+    try:
+        clone(estimator).set_params(batch_size=15).fit(x, y[:, 0])
+    except ValueError as err:
+        results["estimator_batch_error"] = np.array(str(err))
 results["replicas"] = np.array(strategy.num_replicas_in_sync)
 np.savez(out, **results)
 '''
@@ -144,6 +158,11 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
     check_same_as_one_device(results)
     np.testing.assert_allclose(results["ensemble_many"], results["ensemble_one"], atol=TOLERANCE)
     assert "batch_size=15 cannot be split equally" in str(results["odd_batch_error"])
+    # An estimator trains under the strategy, saves without it, and loads.
+    assert np.isfinite(results["estimator_loaded"]).all()
+    assert "batch_size=15 cannot be split equally" in str(results["estimator_batch_error"])
+    assert "inference='hmc' does not run under a tf.distribute strategy" in str(
+        results["hmc_error"])
 
 
 def test_multi_worker_strategy_on_loopback_matches_one_worker(tmp_path):

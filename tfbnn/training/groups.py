@@ -57,8 +57,8 @@ class GroupedRun:
         threads: an ensemble's groups ("auto": one per CPU core).
         jit_compile: compile with XLA.
         adversarial: whether the steps also fit fast-gradient-sign inputs.
-        strategy: None (one device), or a `tf.distribute.Strategy` whose replicas
-            share every minibatch (`tfbnn.training.distributed`); then one group.
+        strategy: a `tf.distribute.Strategy` whose replicas share every minibatch
+            (`tfbnn.training.distributed`; then one group), or None: the current one.
     """
 
     def __init__(self, models, stacked: bool, likelihood, batch_size: int, optimizer, *,
@@ -66,6 +66,7 @@ class GroupedRun:
                  strategy=None):
         if stacked:
             check_member_state(models[0])
+        strategy = distributed.resolve_strategy(strategy)
         self.params = ParamsSync(models, stacked)
         self.n_models = len(models) if stacked else None
         threads = 1 if strategy is not None else resolve_threads(threads, len(models))

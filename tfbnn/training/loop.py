@@ -16,7 +16,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfbnn import optimizers
-from tfbnn.training import distributed
 from tfbnn.training.groups import GroupedRun
 from tfbnn.training.monitor import Monitor
 from tfbnn.validation import check_int
@@ -93,16 +92,10 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
             array that broadcasts to one example's shape `x.shape[1:]`, e.g. one per
             input feature): every step then also fits `x + epsilon * sign(d nll /
             d x)`, and costs about three times as much.
-        threads: an ensemble's members are cut into this many groups, each trained
-            by its own compiled program on its own thread, side by side ("auto": one
-            per CPU core). Members are independent, so the grouping changes the
-            speed, and the result only by floating-point rounding.
-        strategy: a `tf.distribute.Strategy` (`MirroredStrategy`,
-            `MultiWorkerMirroredStrategy`) whose replicas share every minibatch, or
-            None: the strategy whose `scope()` `train` is called in, if any, else
-            one device. `batch_size` is the global batch (a multiple of the number
-            of replicas); the result is one device's up to rounding, without XLA.
-            Details: `tfbnn.training.distributed`.
+        threads: an ensemble's groups of members, each trained by its own program on its own
+            thread ("auto": one per core): the speed changes, the result only by rounding.
+        strategy: a `tf.distribute.Strategy` whose replicas share every (global) minibatch,
+            or None: the current `scope()`'s, if any (`tfbnn.training.distributed`).
 
     Returns:
         The `History` of the run.
@@ -113,7 +106,6 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
     """
     check_int("epochs", epochs, 1)
     check_int("batch_size", batch_size, 1)
-    strategy = distributed.resolve_strategy(strategy)
     optimizer = optimizers.get(optimizer, learning_rate)
     x, y, validation_data = _as_tensors(x, y, validation_data)
     members = list(model) if isinstance(model, list | tuple) else None
