@@ -107,6 +107,7 @@ class _BayesianNetwork(BaseEstimator):
         patience=None,
         random_state=None,
         verbose=0,
+        strategy=None,
     ):
         self.hidden_units = hidden_units
         self.activation = activation
@@ -124,6 +125,7 @@ class _BayesianNetwork(BaseEstimator):
         self.patience = patience
         self.random_state = random_state
         self.verbose = verbose
+        self.strategy = strategy
 
     # -- fitting ------------------------------------------------------------------
 
@@ -158,6 +160,7 @@ class _BayesianNetwork(BaseEstimator):
             patience=patience,
             seed=self.random_state,
             verbose=int(self.verbose),
+            strategy=self.strategy,
         )
         optimizers.get(**settings.optimizer_options())  # refuses a bad optimizer before training
         return settings
@@ -309,6 +312,10 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
         patience: early-stopping patience in epochs (needs `validation_fraction`).
         random_state: seeds initialisation, data order and prediction draws.
         verbose: 1 shows a progress bar while training.
+        strategy: None, or a `tf.distribute.Strategy` (`MirroredStrategy`,
+            `MultiWorkerMirroredStrategy`) that shares every minibatch of training
+            ('vi', 'mc_dropout', 'ensemble', 'swag', 'laplace'; the samplers refuse
+            it); `batch_size` is then the global batch. Not saved with the model.
 
     Example:
         >>> import numpy as np, tfbnn

@@ -42,6 +42,10 @@ class FitSettings:
     `network` is None (the MLP of `hidden_units` and `activation`) or the user's
     function `(input_shape, n_outputs) -> keras.Model`; `tfbnn.models.network`
     builds either.
+
+    `strategy` is None or a `tf.distribute.Strategy` that `tfbnn.train` shares every
+    minibatch between (`tfbnn.training.distributed`); methods that do not train with
+    `tfbnn.train` refuse it (`check_no_strategy`).
     """
 
     hidden_units: tuple[int, ...] = (50,)
@@ -56,6 +60,7 @@ class FitSettings:
     seed: int | None = None
     verbose: int = 0
     network: object = None
+    strategy: object = None
 
     def optimizer_options(self) -> dict:
         """`optimizer` and `learning_rate` as `tfbnn.train` (and `tfbnn.optimizers.get`)
@@ -122,7 +127,16 @@ def train_options(settings: FitSettings, jit_compile: bool) -> dict:
         "seed": settings.seed,
         "verbose": settings.verbose,
         "jit_compile": jit_compile,
+        "strategy": settings.strategy,
     }
+
+
+def check_no_strategy(settings: FitSettings, method: str) -> None:
+    """Refuses a `tf.distribute` strategy for a method that cannot use one."""
+    if settings.strategy is not None:
+        raise ValueError(f"inference={method!r} does not run under a tf.distribute strategy "
+                         "(strategy= is for 'vi', 'mc_dropout', 'ensemble', 'swag' and "
+                         "'laplace'); pass strategy=None")
 
 
 def validation_split(x, y, settings: FitSettings):

@@ -38,7 +38,7 @@ import tensorflow_probability as tfp
 from tfbnn import models
 from tfbnn.functional import FunctionalModel
 from tfbnn.inference import diagnostics as diag
-from tfbnn.inference.base import INFERENCE, FitSettings
+from tfbnn.inference.base import INFERENCE, FitSettings, check_no_strategy
 from tfbnn.inference.mcmc import (
     INITS,
     LogPosterior,
@@ -324,6 +324,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
         }
 
     def fit(self, x, y, likelihood, settings: FitSettings):
+        check_no_strategy(settings, self.name)
         model = models.network(x.shape[1:], y.shape[1], likelihood, settings,
                                seed=settings.seed, name="hmc_mlp")
         check_full_batch_size(FunctionalModel(model).size, self.max_weights, len(x),

@@ -19,6 +19,7 @@ import tensorflow as tf
 from tfbnn.convert.rebuild import walk_layers
 from tfbnn.functional import FunctionalModel
 from tfbnn.parallel import partition, resolve_threads, run_concurrently
+from tfbnn.training import distributed
 from tfbnn.training.runner import runner_for
 
 
@@ -56,20 +57,26 @@ class GroupedRun:
         threads: an ensemble's groups ("auto": one per CPU core).
         jit_compile: compile with XLA.
         adversarial: whether the steps also fit fast-gradient-sign inputs.
+        strategy: a `tf.distribute.Strategy` whose replicas share every minibatch
+            (`tfbnn.training.distributed`; then one group), or None: the current one.
     """
 
     def __init__(self, models, stacked: bool, likelihood, batch_size: int, optimizer, *,
-                 threads="auto", jit_compile: bool = True, adversarial: bool = False):
+                 threads="auto", jit_compile: bool = True, adversarial: bool = False,
+                 strategy=None):
         if stacked:
             check_member_state(models[0])
+        strategy = distributed.resolve_strategy(strategy)
         self.params = ParamsSync(models, stacked)
         self.n_models = len(models) if stacked else None
-        self.groups = [slice(None)] if not stacked else partition(
-            len(models), resolve_threads(threads, len(models)))
+        threads = 1 if strategy is not None else resolve_threads(threads, len(models))
+        self.groups = [slice(None)] if not stacked else partition(len(models), threads)
         self.size = None if not stacked else self.groups[0].stop - self.groups[0].start
-        self.runner = runner_for(models[0], likelihood, batch_size, jit_compile=jit_compile,
-                                 n_members=self.size, adversarial=adversarial,
-                                 optimizer=optimizer)
+        make_runner = runner_for if strategy is None else functools.partial(
+            distributed.runner_for, strategy)
+        self.runner = make_runner(models[0], likelihood, batch_size, jit_compile=jit_compile,
+                                  n_members=self.size, adversarial=adversarial,
+                                  optimizer=optimizer)
         self.opt_states = [self.runner.initial_state(optimizer) for _ in self.groups]
         self.reload()
 

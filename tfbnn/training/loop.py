@@ -49,7 +49,7 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
           learning_rate: float | None = None, optimizer=None, validation_data=None,
           patience: int | None = None, seed: int | None = None, verbose: int = 1,
           callbacks=None, jit_compile: bool = True, epoch_hook=None,
-          adversarial_epsilon=None, threads="auto") -> History:
+          adversarial_epsilon=None, threads="auto", strategy=None) -> History:
     """Trains `model` to minimise the negative ELBO of `likelihood` on `(x, y)`.
 
     Args:
@@ -92,10 +92,10 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
             array that broadcasts to one example's shape `x.shape[1:]`, e.g. one per
             input feature): every step then also fits `x + epsilon * sign(d nll /
             d x)`, and costs about three times as much.
-        threads: an ensemble's members are cut into this many groups, each trained
-            by its own compiled program on its own thread, side by side ("auto": one
-            per CPU core). Members are independent, so the grouping changes the
-            speed, and the result only by floating-point rounding.
+        threads: an ensemble's groups of members, each trained by its own program on its own
+            thread ("auto": one per core): the speed changes, the result only by rounding.
+        strategy: a `tf.distribute.Strategy` whose replicas share every (global) minibatch,
+            or None: the current `scope()`'s, if any (`tfbnn.training.distributed`).
 
     Returns:
         The `History` of the run.
@@ -117,7 +117,7 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
                       callbacks, validation_data, patience, epoch_hook, verbose)
     run = GroupedRun(members or [model], members is not None, likelihood, batch_size, optimizer,
                      threads=threads, jit_compile=jit_compile,
-                     adversarial=adversarial_epsilon is not None)
+                     adversarial=adversarial_epsilon is not None, strategy=strategy)
     chunk = 1 if monitor.per_epoch else epochs_per_call(steps)
     orders = _DataOrders(seed, chunk, n_rows if members is None else (len(members), n_rows))
     try:
