@@ -153,3 +153,97 @@ def test_a_stream_larger_than_its_memory_budget_trains():
     assert len(peak) >= rows // batch
     assert max(peak) - start < budget, (max(peak) - start) / 2**20
     assert history.nll[0] < 1.5  # it learnt: a unit-variance target starts near 1.4
+
+
+# -- the estimators --------------------------------------------------------------------------
+
+
+def _regression(n=128, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)) * [1.0, 5.0, 0.2] + [0.0, 10.0, -1.0]
+    y = X @ np.array([1.0, -0.4, 2.0]) + 0.3 * rng.normal(size=n)
+    return X, y
+
+
+def test_fit_from_a_dataset_equals_fit_from_the_arrays_in_the_same_order():
+    from tfbnn import BayesianRegressor
+
+    X, y = _regression()
+    options = dict(hidden_units=(8,), epochs=1, batch_size=16, random_state=0, n_samples=5)
+    from_arrays = BayesianRegressor(**options).fit(X, y)
+    order = _in_memory_orders(0, 1, len(X))[0]
+    dataset = tf.data.Dataset.from_tensor_slices((X[order], y[order])).batch(16)
+    streamed = BayesianRegressor(**options).fit(dataset)
+    for name in ("x_mean_", "x_scale_", "y_shift_", "y_scale_"):
+        np.testing.assert_allclose(getattr(streamed, name), getattr(from_arrays, name),
+                                   rtol=1e-10)
+    assert streamed.input_shape_ == (3,) and streamed.n_features_in_ == 3
+    np.testing.assert_allclose(streamed.predict(X), from_arrays.predict(X), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_a_classifier_finds_its_classes_in_the_stream():
+    from tfbnn import BayesianClassifier
+
+    X, y = _regression()
+    labels = np.where(y > np.median(y), "high", "low")
+    batches = [(X[i : i + 32], labels[i : i + 32]) for i in range(0, len(X), 32)]
+    model = BayesianClassifier(hidden_units=(8,), epochs=20, random_state=0,
+                               n_samples=5).fit(lambda: iter(batches))
+    assert model.classes_.tolist() == ["high", "low"]
+    assert model.score(X, labels) > 0.8
+
+
+@pytest.mark.parametrize("inference", ["ensemble", "laplace"])
+def test_other_methods_train_from_a_stream(inference):
+    from tfbnn import BayesianRegressor
+
+    X, y = _regression()
+    dataset = tf.data.Dataset.from_tensor_slices((X, y)).shuffle(128, seed=0).batch(32)
+    options = {"ensemble": {"n_members": 2}, "laplace": {"refine_map": False}}[inference]
+    model = BayesianRegressor(hidden_units=(8,), epochs=30, learning_rate=1e-2,
+                              inference=inference,
+                              inference_options=options, random_state=0, n_samples=5)
+    model.fit(dataset)
+    assert model.score(X, y) > 0.5
+
+
+def test_hmc_refuses_a_stream_and_says_what_to_use():
+    from tfbnn import BayesianRegressor
+
+    X, y = _regression()
+    dataset = tf.data.Dataset.from_tensor_slices((X, y)).batch(32)
+    with pytest.raises(ValueError, match="laplace"):
+        BayesianRegressor(inference="hmc", epochs=1).fit(dataset)
+    with pytest.raises(ValueError, match="pass no y"):
+        BayesianRegressor(epochs=1).fit(dataset, y)
+
+
+def test_partial_fit_over_chunks_approaches_the_one_shot_fit():
+    from tfbnn import BayesianRegressor
+
+    X, y = _regression(n=256)
+    options = dict(hidden_units=(16,), batch_size=16, random_state=0, n_samples=10)
+    one_shot = BayesianRegressor(epochs=20, **options).fit(X, y)
+    chunked = BayesianRegressor(**options)
+    for _ in range(20):
+        for start in range(0, len(X), 64):
+            chunked.partial_fit(X[start : start + 64], y[start : start + 64], n_train=len(X))
+    assert len(chunked.history_["nll"]) == 20 * 4
+    assert chunked.score(X, y) > one_shot.score(X, y) - 0.05
+    assert chunked.score(X, y) > 0.9
+
+
+def test_classifier_partial_fit_needs_the_classes_first():
+    from tfbnn import BayesianClassifier
+
+    X, y = _regression()
+    labels = (y > 0).astype(int)
+    model = BayesianClassifier(hidden_units=(8,), random_state=0, n_samples=5)
+    with pytest.raises(ValueError, match="classes="):
+        model.partial_fit(X[:64], labels[:64])
+    model.partial_fit(X[:64], labels[:64], classes=[0, 1])
+    model.partial_fit(X[64:], labels[64:])
+    assert model.classes_.tolist() == [0, 1] and model.predict(X).shape == (len(X),)
+    with pytest.raises(ValueError, match="not in classes"):
+        model.partial_fit(X[:4], np.full(4, 7))

@@ -64,13 +64,8 @@ def train(model, likelihood, x, y=None, *, epochs: int, batch_size: int = 32,
         likelihood: a `tfbnn.likelihoods.Likelihood`.
         x, y: in-memory training arrays (float32 inputs of any rank, `(n, features)`,
             `(n, height, width, channels)`, `(n, steps, features)`, ...; targets as
-            the likelihood wants); or, for data larger than memory, `x` a stream of
-            `(x, y)` batches and no `y`: a `tf.data.Dataset`, a function returning a
-            fresh iterable of NumPy batches (called once per epoch), or a list of
-            batches (see `tfbnn.training.stream`). A stream's batches are the steps,
-            in its own order (shuffle inside the dataset): `batch_size` and `seed`
-            do not apply, and callbacks run every epoch. An ensemble's members all
-            take every batch of the stream (they differ by their initialisation).
+            the likelihood wants); or `x` a stream of `(x, y)` batches and no `y`
+            (see `tfbnn.training.stream`: its batches and order are the steps).
         epochs: passes over the data.
         batch_size: minibatch size.
         learning_rate: the optimizer's constant step size. None keeps the
@@ -106,15 +101,9 @@ def train(model, likelihood, x, y=None, *, epochs: int, batch_size: int = 32,
         threads: an ensemble's members are cut into this many groups, each trained
             by its own compiled program on its own thread, side by side ("auto": one
             per CPU core). Members are independent, so the grouping changes the
-            speed, and the result only by floating-point rounding. A stream trains
-            the members as one group.
-        n_train: the training-set size the KL term is scaled by: the model's
-            variational layers get `kl_weight = 1 / n_train`. None keeps the
-            model's `kl_weight` for arrays, and for a stream counts the rows of `x`
-            in one pass over it (only when the model has variational layers).
-        optimizer_state: the `History.optimizer_state` of an earlier run of the same
-            model(s) and optimizer, to continue from (step count, moments, learning
-            rate); None starts afresh.
+            speed, and the result only by floating-point rounding (a stream: one group).
+        n_train: sets `kl_weight = 1 / n_train` (None: as built, or a stream's rows).
+        optimizer_state: an earlier run's `History.optimizer_state` to continue from.
 
     Returns:
         The `History` of the run.
@@ -124,20 +113,16 @@ def train(model, likelihood, x, y=None, *, epochs: int, batch_size: int = 32,
         ValueError: an invalid setting.
     """
     check_int("epochs", epochs, 1)
-    check_int("batch_size", batch_size, 1)
     optimizer = optimizers.get(optimizer, learning_rate)
     members = list(model) if isinstance(model, list | tuple) else None
-    feed = _feed(x, y, batch_size, seed, None if members is None else len(members))
+    feed = _feed(x, y, batch_size, seed, members, [model] if members is None else members,
+                 n_train)
     validation_data = _as_validation(validation_data)
-    _scale_kl(members or [model], n_train, feed)
     epsilon = adversarial_step(adversarial_epsilon, feed.example_shape)
     monitor = Monitor(members[0] if members else model, members is not None, epochs, feed.steps,
                       callbacks, validation_data, patience, epoch_hook, verbose)
-    run = GroupedRun(members or [model], members is not None, likelihood, feed.batch_size,
-                     optimizer, threads=1 if isinstance(feed, StreamFeed) else threads,
-                     jit_compile=jit_compile, adversarial=adversarial_epsilon is not None)
-    if optimizer_state is not None:
-        run.opt_states = _check_optimizer_state(optimizer_state, run)
+    run = _grouped_run(members or [model], members is not None, likelihood, feed, optimizer,
+                       (threads, jit_compile, adversarial_epsilon is not None), optimizer_state)
     try:
         _run_epochs(run, monitor, feed, epsilon, epochs, feed.chunk(monitor.per_epoch), optimizer)
     finally:
@@ -146,8 +131,15 @@ def train(model, likelihood, x, y=None, *, epochs: int, batch_size: int = 32,
     return monitor.history
 
 
-def _feed(x, y, batch_size: int, seed, n_members):
-    """`StreamFeed` for a stream, `ArrayFeed` for arrays."""
+def _feed(x, y, batch_size: int, seed, members, models, n_train):
+    """`StreamFeed` for a stream, `ArrayFeed` for arrays; sets the models' KL weight."""
+    check_int("batch_size", batch_size, 1)
+    feed = _make_feed(x, y, batch_size, seed, None if members is None else len(members))
+    _scale_kl(models, n_train, feed)
+    return feed
+
+
+def _make_feed(x, y, batch_size: int, seed, n_members):
     if is_stream(x):
         if y is not None:
             raise ValueError("A stream of (x, y) batches comes without a separate y")
@@ -169,6 +161,18 @@ def _scale_kl(models, n_train, feed) -> None:
         n_train = check_int("n_train", n_train, 1)
         for m in models:
             set_kl_weight(m, 1.0 / n_train)
+
+
+def _grouped_run(models, stacked: bool, likelihood, feed, optimizer, options,
+                 optimizer_state) -> GroupedRun:
+    """The run of `train`, starting from `optimizer_state` if given."""
+    threads, jit_compile, adversarial = options
+    run = GroupedRun(models, stacked, likelihood, feed.batch_size, optimizer,
+                     threads=1 if isinstance(feed, StreamFeed) else threads,
+                     jit_compile=jit_compile, adversarial=adversarial)
+    if optimizer_state is not None:
+        run.opt_states = _check_optimizer_state(optimizer_state, run)
+    return run
 
 
 def _check_optimizer_state(state, run: GroupedRun) -> list:

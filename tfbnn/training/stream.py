@@ -3,7 +3,13 @@
 Data larger than memory is trained on as a stream of `(x, y)` batches read afresh
 every epoch. The batches, their size and their order are the source's own (shuffle
 inside a dataset with `Dataset.shuffle`); every batch is one optimizer step of the
-same compiled program `tfbnn.train` uses on arrays (`EpochRunner.run_stream`).
+same compiled program `tfbnn.train` uses on arrays (`EpochRunner.run_stream`);
+`batch_size` and `seed` of `train` do not apply, and callbacks and validation run
+after every epoch. An ensemble trains as one group whose members all take every
+batch (they differ by their initialisation). For the KL term (`kl_weight = 1 /
+n_train`) `train` counts the rows of `x` in one pass unless `n_train` is given.
+A batch size the compiled step has not seen (a short last batch) compiles it once
+more; `Dataset.batch(n, drop_remainder=True)` avoids that.
 """
 
 from __future__ import annotations
@@ -84,7 +90,10 @@ def _signature(first):
     """The `from_generator` signature of batches like `first`, with any batch size."""
     if not isinstance(first, tuple | list) or len(first) != 2:
         raise ValueError(f"The batches must be (x, y) pairs of arrays, got {type(first)} first")
-    return tuple(tf.TensorSpec((None, *np.shape(a)[1:]), tf.float32) for a in first)
+    # Numbers as float32; text labels (a classifier's) stay strings.
+    return tuple(tf.TensorSpec((None, *np.shape(a)[1:]),
+                               tf.string if np.asarray(a).dtype.kind in "USO" else tf.float32)
+                 for a in first)
 
 
 def _as_float_targets(x, y):
@@ -115,3 +124,17 @@ class StreamFeed:
 
     def advance(self, run, n_epochs: int, epsilon):
         return run.run_stream(self.stream.dataset, epsilon)
+
+
+def feature_range(stream: Stream) -> np.ndarray:
+    """The range (max - min) of each entry of the inputs' last axis, over one pass."""
+    width = stream.example_shape[-1]
+
+    def extend(bounds, batch):
+        flat = tf.reshape(batch[0], [-1, width])
+        return (tf.minimum(bounds[0], tf.reduce_min(flat, 0)),
+                tf.maximum(bounds[1], tf.reduce_max(flat, 0)))
+
+    low, high = stream.dataset.reduce(
+        (tf.fill([width], np.inf), tf.fill([width], -np.inf)), extend)
+    return (high - low).numpy()
