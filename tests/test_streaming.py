@@ -194,13 +194,14 @@ def test_a_classifier_finds_its_classes_in_the_stream():
     assert model.score(X, labels) > 0.8
 
 
-@pytest.mark.parametrize("inference", ["ensemble", "laplace"])
+@pytest.mark.parametrize("inference", ["ensemble", "laplace", "swag", "mc_dropout"])
 def test_other_methods_train_from_a_stream(inference):
     from tfbnn import BayesianRegressor
 
     X, y = _regression()
     dataset = tf.data.Dataset.from_tensor_slices((X, y)).shuffle(128, seed=0).batch(32)
-    options = {"ensemble": {"n_members": 2}, "laplace": {"refine_map": False}}[inference]
+    options = {"ensemble": {"n_members": 2}, "laplace": {"refine_map": False},
+               "swag": {"swag_epochs": 5}, "mc_dropout": {}}[inference]
     model = BayesianRegressor(hidden_units=(8,), epochs=30, learning_rate=1e-2,
                               inference=inference,
                               inference_options=options, random_state=0, n_samples=5)
