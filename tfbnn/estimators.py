@@ -47,6 +47,9 @@ from tfbnn.calibration import (
 from tfbnn.models import check_hidden_units, check_network
 from tfbnn.persistence import ESTIMATORS, save_estimator
 from tfbnn.predictive import Predictive
+from tfbnn.streaming import fit_stream
+from tfbnn.streaming import partial_fit as streamed_partial_fit
+from tfbnn.training.stream import is_stream
 from tfbnn.validation import check_fraction, check_int, check_option, check_positive
 
 #: Likelihood names the estimators (and the command line) accept; `tfbnn.likelihoods.get`
@@ -165,12 +168,18 @@ class _BayesianNetwork(BaseEstimator):
         optimizers.get(**settings.optimizer_options())  # refuses a bad optimizer before training
         return settings
 
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Fits the posterior to `(X, y)`; returns `self`.
+
+        `X` may instead be a stream of `(x, y)` batches and `y` omitted: a
+        `tf.data.Dataset`, a function returning a fresh iterable of NumPy batches,
+        or a list of batches, for data larger than memory (see `tfbnn.streaming`).
 
         Nothing is changed on the estimator unless fitting succeeds: a failed fit
         (bad input, diverged training) leaves a previously fitted model intact.
         """
+        if is_stream(X):
+            return fit_stream(self, X, y, self._settings, self._prepare_targets)
         _check_non_numeric_columns(X)
         names = _feature_names(X)
         check_network(self.network)
@@ -197,6 +206,18 @@ class _BayesianNetwork(BaseEstimator):
         if hasattr(self, "calibrator_"):
             del self.calibrator_  # it was fitted to the previous model's predictions
         return self
+
+    def partial_fit(self, X, y, classes=None, n_train=None):
+        """One pass over the chunk `(X, y)`, continuing from the current weights and
+        optimizer state (inference "vi" or "mc_dropout"); returns `self`.
+
+        The first call (on an unfitted estimator) fixes the standardisation from its
+        chunk and, for a classifier, needs every class label (`classes=`). The KL
+        term is scaled by `n_train`, the total training-set size, given on the first
+        call; without it, by the number of rows seen so far.
+        """
+        return streamed_partial_fit(self, X, y, classes, n_train, self._settings,
+                                    self._prepare_targets)
 
     def calibrate(self, X, y, method=None):
         """Fits a recalibration on held-out `(X, y)` and keeps it as `calibrator_`; returns `self`.

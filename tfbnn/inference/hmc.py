@@ -47,6 +47,7 @@ from tfbnn.inference.mcmc import (
     check_full_batch_size,
     check_gamma_prior,
 )
+from tfbnn.inference.training_data import refuse_stream
 from tfbnn.optimizers import FlatOptimizer, program_key
 from tfbnn.parallel import partition, resolve_threads, run_concurrently
 from tfbnn.validation import check_int, check_option, check_positive, check_probability
@@ -325,6 +326,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
 
     def fit(self, x, y, likelihood, settings: FitSettings):
         check_no_strategy(settings, self.name)
+        refuse_stream(x, "hmc", "inference='laplace' (MAP and last-layer posterior), 'vi' or 'swag'")
         model = models.network(x.shape[1:], y.shape[1], likelihood, settings,
                                seed=settings.seed, name="hmc_mlp")
         check_full_batch_size(FunctionalModel(model).size, self.max_weights, len(x),

@@ -55,6 +55,7 @@ from tfbnn.inference.mcmc import (
     cached_runner,
     check_gamma_prior,
 )
+from tfbnn.inference.training_data import refuse_stream
 from tfbnn.optimizers import FlatOptimizer, program_key
 from tfbnn.validation import check_fraction, check_int, check_option, check_positive
 
@@ -267,6 +268,7 @@ class StochasticGradientMCMC(SampledPosterior):
 
     def fit(self, x, y, likelihood, settings: FitSettings):
         check_no_strategy(settings, self.name)
+        refuse_stream(x, "sgmcmc", "inference='vi', 'ensemble', 'swag' or 'laplace'")
         model = models.network(x.shape[1:], y.shape[1], likelihood, settings,
                                seed=settings.seed, name="sgmcmc_mlp")
         log_posterior = LogPosterior(model, likelihood, settings.prior, self.noise_precision_prior)

@@ -111,12 +111,25 @@ class GroupedRun:
     def run(self, x, y, orders, n_epochs: int, epsilon):
         """`n_epochs` epochs in the data orders `orders` (k, [M,] n): per-epoch NLL and
         KL terms, `(n_epochs,)` each, or `(n_epochs, M)` for an ensemble's members."""
-        outs = run_concurrently([
+        return self.take([
             functools.partial(self.runner.run_epochs, x, y, theta, opt_state, self.state,
                               tf.constant(pad_rows(orders[:, g], self.size, axis=1)),
                               tf.constant(n_epochs), epsilon)
             for g, theta, opt_state in zip(self.groups, self.thetas, self.opt_states)
-        ])
+        ], n_epochs)
+
+    def run_stream(self, dataset, epsilon):
+        """One epoch over a dataset of `(x, y)` batches, every member taking every batch
+        (one group: each pass of the stream is read once): records as `run`'s."""
+        if len(self.groups) != 1:
+            raise ValueError("A stream trains an ensemble as one group (threads=1)")
+        return self.take([functools.partial(self.runner.run_stream, dataset, self.thetas[0],
+                                            self.opt_states[0], self.state, epsilon)], 1)
+
+    def take(self, calls, n_epochs: int):
+        """Runs the groups' compiled calls side by side and takes on their new parameters
+        and states; returns the per-epoch NLL and KL records of the real members."""
+        outs = run_concurrently(calls)
         self.thetas, self.opt_states = [o[0] for o in outs], [o[1] for o in outs]
         self.state = outs[0][2]
         self.theta = self.thetas[0] if self.n_models is None else tf.concat(
