@@ -68,10 +68,8 @@ def train(model, likelihood, x, y=None, *, epochs: int, batch_size: int = 32,
             (see `tfbnn.training.stream`: its batches and order are the steps).
         epochs: passes over the data.
         batch_size: minibatch size.
-        learning_rate: the optimizer's constant step size. None keeps the
-            optimizer's own (Adam's default: 1e-3); given with an optimizer
-            instance, it replaces that instance's constant rate (not allowed with a
-            learning-rate schedule).
+        learning_rate: the optimizer's constant step size (None: the optimizer's own,
+            Adam's 1e-3); replaces an instance's constant rate, never a schedule.
         optimizer: a Keras optimizer instance (with a constant rate or a
             `keras.optimizers.schedules.LearningRateSchedule`), a name ("adam",
             "sgd", ...), a Keras config dict, or None for Adam. The instance is
@@ -98,9 +96,8 @@ def train(model, likelihood, x, y=None, *, epochs: int, batch_size: int = 32,
             array that broadcasts to one example's shape `x.shape[1:]`, e.g. one per
             input feature): every step then also fits `x + epsilon * sign(d nll /
             d x)`, and costs about three times as much.
-        threads: an ensemble's groups of members, each trained by its own program on its own
-            thread ("auto": one per core): the speed changes, the result only by rounding
-            (a stream: one group).
+        threads: an ensemble's groups of members, one program and thread each ("auto": one
+            per core; a stream: one): the speed changes, the result only by rounding.
         strategy: a `tf.distribute.Strategy` whose replicas share every (global) minibatch,
             or None: the current `scope()`'s, if any (`tfbnn.training.distributed`).
         n_train: sets `kl_weight = 1 / n_train` (None: as built, or a stream's rows).
