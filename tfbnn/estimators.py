@@ -25,7 +25,6 @@ import math
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_consistent_length,
     check_is_fitted,
@@ -47,6 +46,7 @@ from tfbnn.calibration import (
 from tfbnn.models import check_hidden_units, check_network
 from tfbnn.persistence import ESTIMATORS, save_estimator
 from tfbnn.predictive import Predictive
+from tfbnn.targets import class_labels, regression_targets
 from tfbnn.validation import check_fraction, check_int, check_option, check_positive
 
 #: Likelihood names the estimators (and the command line) accept; `tfbnn.likelihoods.get`
@@ -322,6 +322,11 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
     #: The `calibrate` methods that apply, the default first.
     calibration_methods = REGRESSION_CALIBRATION
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y of shape (n, n_targets) fits every target
+        return tags
+
     def _resolve_likelihood(self, n_targets):
         spec = self.likelihood
         if spec == "auto":
@@ -339,8 +344,8 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
         return spec
 
     def _prepare_targets(self, y):
-        y2 = np.asarray(y, np.float64)
-        y2 = y2[:, None] if y2.ndim == 1 else y2
+        y = regression_targets(y, "BayesianRegressor.fit")
+        y2 = y[:, None] if y.ndim == 1 else y
         likelihood = self._resolve_likelihood(y2.shape[1])
         if likelihood.is_discrete:
             if (y2 < 0).any() or (y2 != np.round(y2)).any():
@@ -393,13 +398,7 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
     calibration_methods = CLASSIFICATION_CALIBRATION
 
     def _prepare_targets(self, y):
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"BayesianClassifier takes one label column, got y of shape {y.shape}")
-        check_classification_targets(y)
-        classes, index = np.unique(y, return_inverse=True)
+        classes, index = class_labels(y, "BayesianClassifier.fit")
         if len(classes) < 2:
             raise ValueError(f"Classification needs at least 2 classes, got only {classes.tolist()}")
         spec = self.likelihood
