@@ -43,6 +43,7 @@ from tfbnn.calibration import (
     calibration_method,
     make_calibrator,
 )
+from tfbnn.fit_checkpoints import remove_checkpoint, with_checkpoint
 from tfbnn.models import check_hidden_units, check_network
 from tfbnn.persistence import ESTIMATORS, save_estimator
 from tfbnn.predictive import Predictive
@@ -162,11 +163,18 @@ class _BayesianNetwork(BaseEstimator):
         optimizers.get(**settings.optimizer_options())  # refuses a bad optimizer before training
         return settings
 
-    def fit(self, X, y):
+    def fit(self, X, y, *, checkpoint_dir=None, checkpoint_every=1):
         """Fits the posterior to `(X, y)`; returns `self`.
 
         Nothing is changed on the estimator unless fitting succeeds: a failed fit
         (bad input, diverged training) leaves a previously fitted model intact.
+
+        Args:
+            X, y: the training data.
+            checkpoint_dir: None, or a folder to checkpoint training in. The same
+                call again after a kill resumes there, and ends as an uninterrupted
+                fit would (given a `random_state`); see `tfbnn.fit_checkpoints`.
+            checkpoint_every: epochs between checkpoints.
         """
         _check_non_numeric_columns(X)
         names = _feature_names(X)
@@ -178,7 +186,10 @@ class _BayesianNetwork(BaseEstimator):
         method = inference_lib.get(self.inference, self.inference_options)
         x_mean, x_scale = feature_scaling(X)
         xs = ((X - x_mean) / x_scale).astype(np.float32)
+        settings = with_checkpoint(settings, method, self.get_params(), checkpoint_dir,
+                                   checkpoint_every, (xs, state["y_model"]))
         history = method.fit(xs, state.pop("y_model"), state["likelihood_"], settings)
+        remove_checkpoint(checkpoint_dir)
         # Success: only now does the estimator take on the new state.
         self.n_features_in_ = X.shape[1]
         self.input_shape_ = tuple(X.shape[1:])
