@@ -151,3 +151,60 @@ def test_a_killed_fit_resumes_in_a_new_process_to_the_uninterrupted_result(tmp_p
 
     resumed = _regressor().fit(X, y, checkpoint_dir=folder)
     _assert_same_fit(resumed, _regressor().fit(X, y))
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+def _cli(capsys, *argv):
+    from tfbnn.cli import main
+
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def test_command_line_checkpoint_every_and_resume(tmp_path, capsys, monkeypatch):
+    import tfbnn
+
+    X, y = _data()
+    csv = tmp_path / "train.csv"
+    np.savetxt(csv, np.column_stack([X, y]), delimiter=",", header="a,b,y", comments="")
+    fit = ["fit", csv, "--target", "y", "--epochs", EPOCHS, "--hidden-units", "4", "--quiet",
+           "--seed", "0", "--batch-size", "8", "--inference-options", '{"jit_compile": false}']
+    assert _cli(capsys, *fit, "--out", tmp_path / "whole")[0] == 0
+
+    saved = TrainingCheckpoint.save
+
+    def save_then_crash(self, epoch):
+        saved(self, epoch)
+        if epoch == 4:
+            raise _Crash("killed")
+
+    out = tmp_path / "model"
+    with monkeypatch.context() as patch:
+        patch.setattr(TrainingCheckpoint, "save", save_then_crash)
+        with pytest.raises(_Crash):
+            _cli(capsys, *fit, "--out", out, "--checkpoint-every", 2)
+    checkpoint = tmp_path / "model.checkpoint"
+    assert (checkpoint / LATEST).is_dir() and not out.exists()
+
+    code, err = _cli(capsys, *fit, "--out", out, "--checkpoint-every", 2)
+    assert code == 2 and "holds the checkpoint of an interrupted fit: add --resume" in err
+    assert _cli(capsys, *fit, "--out", out, "--checkpoint-every", 2, "--resume")[0] == 0
+    assert not checkpoint.exists()
+    whole, resumed = tfbnn.load(tmp_path / "whole"), tfbnn.load(out)
+    np.testing.assert_allclose(resumed.history_["loss"], whole.history_["loss"], rtol=1e-5)
+    np.testing.assert_allclose(resumed.predict(X), whole.predict(X), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--resume"], "--resume needs --checkpoint-every"),
+    (["--checkpoint-every", "2", "--inference", "hmc"],
+     "--checkpoint-every: inference='hmc' cannot be checkpointed"),
+    (["--checkpoint-every", "2", "--validation-fraction", "0.2", "--patience", "2"],
+     "cannot be combined with --patience"),
+])
+def test_command_line_refuses_checkpoints_that_cannot_work(flags, message, tmp_path, capsys):
+    code, err = _cli(capsys, "fit", tmp_path / "missing.csv", "--target", "y", "--out",
+                     tmp_path / "m", *flags)
+    assert code == 2 and message in err
