@@ -14,6 +14,12 @@ from tfbnn.registry import Registry
 
 INFERENCE = Registry("inference")
 
+#: Methods whose fit resumes from checkpoints: those trained by one `tfbnn.train`
+#: run (SWAG: its pre-training, with `n_models=1`; Laplace: its MAP network). An ensemble's members
+#: train as one stacked program that checkpoints do not capture yet, and the
+#: samplers (hmc, sgmcmc) do not train through `tfbnn.train`.
+RESUMABLE = ("vi", "mc_dropout", "swag", "laplace")
+
 #: The file a method saves its Keras network in, inside its folder.
 MODEL_FILE = "model.keras"
 
@@ -46,6 +52,10 @@ class FitSettings:
     `strategy` is None or a `tf.distribute.Strategy` that `tfbnn.train` shares every
     minibatch between (`tfbnn.training.distributed`); methods that do not train with
     `tfbnn.train` refuse it (`check_no_strategy`).
+
+    `checkpoint` is None or a `tfbnn.training.checkpoint.TrainingCheckpoint`
+    that the method's (first) `tfbnn.train` call runs with; only the methods in
+    `RESUMABLE` take one.
     """
 
     hidden_units: tuple[int, ...] = (50,)
@@ -61,6 +71,7 @@ class FitSettings:
     verbose: int = 0
     network: object = None
     strategy: object = None
+    checkpoint: object = None
 
     def optimizer_options(self) -> dict:
         """`optimizer` and `learning_rate` as `tfbnn.train` (and `tfbnn.optimizers.get`)
@@ -128,6 +139,7 @@ def train_options(settings: FitSettings, jit_compile: bool) -> dict:
         "verbose": settings.verbose,
         "jit_compile": jit_compile,
         "strategy": settings.strategy,
+        "callbacks": [settings.checkpoint] if settings.checkpoint is not None else None,
     }
 
 
@@ -156,6 +168,20 @@ def validation_split(x, y, settings: FitSettings):
     order = np.random.default_rng(settings.seed).permutation(len(x))
     val, tr = order[:n_val], order[n_val:]
     return x[tr], y[tr], (x[val], y[val])
+
+
+def check_resumable(method: Inference) -> None:
+    """Refuses checkpointing for a method that cannot resume from checkpoints."""
+    if method.name not in RESUMABLE:
+        raise ValueError(
+            f"inference={method.name!r} cannot be checkpointed: resuming works for "
+            f"{list(RESUMABLE)} only")
+    n_models = getattr(method, "n_models", 1)
+    if n_models != 1:
+        raise ValueError(
+            f"inference={method.name!r} with n_models={n_models} cannot be checkpointed: "
+            "its models train as one stacked program, as an ensemble's do; use "
+            "inference_options={'n_models': 1}")
 
 
 def get(name: str, options: dict | None = None) -> Inference:
