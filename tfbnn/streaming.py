@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 from sklearn.base import is_classifier
-from sklearn.utils.validation import check_X_y
+from sklearn.utils.validation import validate_data
 
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods as lik
@@ -153,9 +153,13 @@ def adopt(estimator, example_shape, x_scaling, state, method, history) -> None:
 
 def partial_fit(estimator, X, y, classes, n_train, settings_for, prepare_targets):
     """`estimator.partial_fit`: one pass over the chunk `(X, y)` (see the module docstring)."""
-    X, y = check_X_y(X, y, dtype=np.float64, multi_output=True, y_numeric=False,
-                     allow_nd=estimator.network is not None)
     first = not hasattr(estimator, "inference_")
+    # Like fit on the first call; later chunks must match it (as predict's inputs do).
+    X, y = validate_data(estimator, X, y, reset=first, dtype=np.float64, multi_output=True,
+                         y_numeric=False, allow_nd=estimator.network is not None)
+    if not first and X.shape[1:] != tuple(estimator.input_shape_):
+        raise ValueError(f"X has examples of shape {X.shape[1:]}; the model was fitted on "
+                         f"examples of shape {tuple(estimator.input_shape_)}")
     if first:
         if is_classifier(estimator) and classes is None:
             raise ValueError("The first call to partial_fit needs classes= (all class labels)")
