@@ -9,6 +9,7 @@ data exactly as the training data was encoded.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import re
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types
 
-from tfbnn.validation import check_option
+from tfbnn.validation import check_int, check_option
 
 IMPUTE_OPTIONS = (None, "mean")
 """`None`: missing values are an error. `"mean"`: fill with the training mean
@@ -102,7 +103,29 @@ def read_table(
         check_option("task", task, [t.value for t in Task])
     check_option("impute", impute, IMPUTE_OPTIONS)
     path = Path(path)
-    frame = read_frame(path, header=header, sep=sep)
+    return _split_table(read_frame(path, header=header, sep=sep), path, target, task, impute)
+
+
+def read_tables(
+    path, *, target, task, chunk_rows: int, header: bool = True, sep: str = ",", impute=None
+):
+    """`read_table` in parts of at most `chunk_rows` rows, for files too big to hold at once.
+
+    Each part is read and checked as `read_table` reads a whole file (see
+    `read_frames`). `task` must be given: it is not inferred from a part.
+
+    Yields:
+        A `Table` per part, in file order.
+    """
+    check_option("task", task, [t.value for t in Task])
+    check_option("impute", impute, IMPUTE_OPTIONS)
+    path = Path(path)
+    for frame in read_frames(path, header=header, sep=sep, chunk_rows=chunk_rows):
+        yield _split_table(frame, path, target, task, impute)
+
+
+def _split_table(frame: pd.DataFrame, path: Path, target, task, impute) -> Table:
+    """`read_table`'s checks and target split of a frame read from `path`."""
     target_name = _resolve_target(frame, target, path)
     X = frame.drop(columns=target_name)
     if X.shape[1] == 0:
@@ -193,18 +216,40 @@ def prepare_features(
 
 def read_frame(path, *, header: bool = True, sep: str = ",") -> pd.DataFrame:
     """Reads a CSV table (no target needed), with clear errors for missing or empty files."""
+    return next(read_frames(path, header=header, sep=sep))
+
+
+def read_frames(path, *, header: bool = True, sep: str = ",", chunk_rows: int | None = None):
+    """`read_frame` in parts of at most `chunk_rows` rows (None: the whole file as one part).
+
+    The parts are parsed with the same options and checks as `read_frame`, and
+    keep the file's row numbering in their index (the second part of 1000 rows
+    starts at 1000). Column types are inferred part by part, as pandas does
+    within a large file.
+
+    Yields:
+        DataFrames, in file order.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such file: {path}")
+    if chunk_rows is not None:
+        check_int("chunk_rows", chunk_rows, minimum=1)
     try:
-        frame = pd.read_csv(path, sep=sep, header=0 if header else None, skipinitialspace=True)
+        parts = pd.read_csv(path, sep=sep, header=0 if header else None, skipinitialspace=True,
+                            chunksize=chunk_rows)
     except pd.errors.EmptyDataError as error:
         raise ValueError(f"{path} is empty") from error
-    if len(frame) == 0:
+    with contextlib.nullcontext([parts]) if chunk_rows is None else parts as frames:
+        rows = 0
+        for frame in frames:
+            rows += len(frame)
+            if len(frame):
+                # Plain string names keep the encoder state JSON-serialisable.
+                frame.columns = [str(name) for name in frame.columns]
+                yield frame
+    if rows == 0:
         raise ValueError(f"{path} has no data rows")
-    # Plain string names keep the encoder state JSON-serialisable.
-    frame.columns = [str(name) for name in frame.columns]
-    return frame
 
 
 def _resolve_target(frame: pd.DataFrame, target, path: Path) -> str:
