@@ -87,11 +87,19 @@ def read_labelled(path, meta: dict, *, header: bool, sep: str, target=None):
 
     `target` names the target column if it differs from the training file's.
     """
+    return next(read_labelled_parts(path, meta, header=header, sep=sep, target=target))
+
+
+def read_labelled_parts(path, meta: dict, *, header: bool, sep: str, target=None,
+                        chunk_rows: int | None = None):
+    """`read_labelled` in parts of at most `chunk_rows` rows (None: one part): yields `(X, y)`
+    for each, in file order."""
     with naming_file(path):
-        table = tabular.read_table(path, target=target or meta["target"], header=header,
-                                   sep=sep, task=meta["task"],
-                                   impute=meta["encoder"].get("impute"))
-    return model_features(table.X, meta, path, header), table.y.to_numpy()
+        tables = tabular.read_tables(path, target=target or meta["target"], header=header,
+                                     sep=sep, task=meta["task"], chunk_rows=chunk_rows,
+                                     impute=meta["encoder"].get("impute"))
+        for table in tables:
+            yield model_features(table.X, meta, path, header), table.y.to_numpy()
 
 
 def model_features(frame: pd.DataFrame, meta: dict, path, header: bool) -> np.ndarray:

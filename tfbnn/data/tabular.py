@@ -107,9 +107,11 @@ def read_table(
 
 
 def read_tables(
-    path, *, target, task, chunk_rows: int, header: bool = True, sep: str = ",", impute=None
+    path, *, target, task, chunk_rows: int | None, header: bool = True, sep: str = ",",
+    impute=None
 ):
-    """`read_table` in parts of at most `chunk_rows` rows, for files too big to hold at once.
+    """`read_table` in parts of at most `chunk_rows` rows (None: the whole file as one part),
+    for files too big to hold at once.
 
     Each part is read and checked as `read_table` reads a whole file (see
     `read_frames`). `task` must be given: it is not inferred from a part.
