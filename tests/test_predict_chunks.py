@@ -14,7 +14,7 @@ from tfbnn import likelihoods as L
 from tfbnn.cli import main
 from tfbnn.cli.predict import RowSample
 from tfbnn.data import tabular
-from tfbnn.metrics import RunningEvaluation, evaluate
+from tfbnn.metrics import RunningEvaluation, crps, crps_samples, evaluate
 
 N_ROWS = 45
 TINY = ["--epochs", "3", "--hidden-units", "8", "--quiet", "--seed", "0"]
@@ -161,6 +161,14 @@ def test_running_evaluation_over_parts_equals_evaluate(task):
     assert got.keys() == expected.keys()
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, rel=SAME["rtol"], abs=SAME["atol"]), name
+
+
+def test_crps_of_a_predictive_is_that_of_its_samples_block_by_block():
+    rng = np.random.default_rng(1)
+    params = rng.normal(size=(30, 25, 2)).astype("float32")
+    dist = Predictive(L.HeteroscedasticGaussian(), params, seed=3, chunk_rows=4)
+    y = rng.normal(size=25)
+    assert crps(y, dist) == pytest.approx(np.mean(crps_samples(y, dist.samples)), rel=1e-12)
 
 
 def test_running_evaluation_errors():

@@ -414,6 +414,9 @@ def test_drawing_consecutive_parts_from_one_generator_gives_the_samples():
     np.testing.assert_allclose(np.concatenate(parts, axis=1), dist.samples, rtol=1e-14)
     assert dist.draw(3).shape == (S, N_MANY, 2)
     assert not np.array_equal(dist.draw(3), dist.samples)
+    for rows in (slice(0, 9, 2), [1, 2]):
+        with pytest.raises(ValueError, match="rows must be a slice of consecutive inputs"):
+            dist.draw(rows=rows)
 
 
 @pytest.mark.parametrize("likelihood", [L.Poisson(), L.StudentT(df=5.0, scale=0.5)])

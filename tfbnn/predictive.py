@@ -255,7 +255,10 @@ class Predictive:
             `(S, n, d)` (`(S, n)` squeezed) in user units, or labels for classes.
         """
         rng = np.random.default_rng(self._seed if rng is None else rng)
-        start, stop, _ = (rows or slice(None)).indices(self.n_inputs)
+        rows = slice(None) if rows is None else rows
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            raise ValueError(f"rows must be a slice of consecutive inputs, got {rows!r}")
+        start, stop, _ = rows.indices(self.n_inputs)
         blocks = mixture.row_blocks(max(stop - start, 0), self._chunk_rows)
         parts = [self._draw_block(rng, slice(start + b.start, start + b.stop)) for b in blocks]
         return np.concatenate(parts, axis=1)
