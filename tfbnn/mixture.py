@@ -115,31 +115,35 @@ class _Components:
 
 def _levels_function(components: _Components, dtype, q: float):
     """`(target, evaluate)` for `increasing_root`: `G(x) = target` at the mixture's
-    `q`-quantile, with `G = F` below the median and `G = -S = F - 1` above; the CDF in
-    `dtype`, the density in float32."""
+    `q`-quantile, with `G = F` below the median and `G = -S = F - 1` above, in `dtype`."""
     upper = q > 0.5
 
     def evaluate(x, rows):
-        cdf_dist, density_dist = components.dist(dtype, rows), components.dist(tf.float32, rows)
-        mass = _tail_mass(cdf_dist, tf.constant(x[None], dtype), upper)
-        density = density_dist.prob(tf.constant(x[None], tf.float32))
+        mass, density = _mass_and_density(components, dtype, rows, x, upper)
         return (np.mean(mass.numpy(), axis=0, dtype=np.float64) * (-1.0 if upper else 1.0),
                 np.mean(density.numpy(), axis=0, dtype=np.float64))
 
     return (q - 1.0 if upper else q), evaluate
 
 
-def _tail_mass(dist, x, upper: bool):
-    """`S(x)` if `upper`, else `F(x)`, of each component.
+def _mass_and_density(components: _Components, dtype, rows, x, upper: bool):
+    """`S(x)` if `upper`, else `F(x)`, in `dtype`, and the density, of each component.
 
-    A Normal's is one `erfc`, exact in both tails and to float precision near the
-    median, which is what a comparison with a level needs; TFP's `ndtr` also
-    evaluates `erf`, for relative precision there, at three times the cost.
+    A Normal's are one `erfc` and one `exp` of the same standardised value: exact in
+    both tails and to float precision near the median, which is what a comparison
+    with a level needs (TFP's `ndtr` also evaluates `erf`, for relative precision
+    there, at three times the cost). Other families' densities are read in float32,
+    precise enough for a Newton step.
     """
+    dist = components.dist(dtype, rows)
+    values = tf.constant(x[None], dtype)
     if isinstance(dist, tfd.Normal):
-        w = (x - dist.loc) / (dist.scale * math.sqrt(2.0))
-        return 0.5 * tf.math.erfc(w if upper else -w)
-    return dist.survival_function(x) if upper else dist.cdf(x)
+        w = (values - dist.loc) / (dist.scale * math.sqrt(2.0))
+        density = tf.exp(-w * w) / (dist.scale * math.sqrt(2.0 * math.pi))
+        return 0.5 * tf.math.erfc(w if upper else -w), density
+    mass = dist.survival_function(values) if upper else dist.cdf(values)
+    density = components.dist(tf.float32, rows).prob(tf.constant(x[None], tf.float32))
+    return mass, density
 
 
 def increasing_root(evaluate, target, x, lo, hi, *, scale, tol: float, iterations: int):
