@@ -226,8 +226,9 @@ def read_frames(path, *, header: bool = True, sep: str = ",", chunk_rows: int | 
 
     The parts are parsed with the same options and checks as `read_frame`, and
     keep the file's row numbering in their index (the second part of 1000 rows
-    starts at 1000). Column types are inferred part by part, as pandas does
-    within a large file.
+    starts at 1000). Column types are inferred for each part on its own, so a
+    column that looks numeric in one part and not in another is read
+    differently in each (the encoder refuses what it cannot encode).
 
     Yields:
         DataFrames, in file order.
