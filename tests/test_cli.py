@@ -468,10 +468,6 @@ def test_bad_values_at_predict_time(regression_model, tmp_path, capsys):
     frame.to_csv(path, index=False)
     _expect_error(capsys, ["predict", regression_model, path], 1, "'x1'", "row 5")
     frame = _regression_frame()
-    frame.loc[1, "color"] = "purple"
-    frame.to_csv(path, index=False)
-    _expect_error(capsys, ["predict", regression_model, path], 1, "'purple'", "not seen")
-    frame = _regression_frame()
     frame.loc[3, "x2"] = np.nan
     frame.to_csv(path, index=False)
     _expect_error(capsys, ["predict", regression_model, path], 1, "'x2'", "row 4")
@@ -491,7 +487,7 @@ def test_divergence_keeps_the_existing_model(data, tmp_path, capsys):
     fit = ["fit", data["regression"], "--target", "y", "--out", model, *TINY]
     assert _run(capsys, *fit)[0] == 0
     before = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
-    _expect_error(capsys, [*fit, "--learning-rate", "1e30"], 1, "diverged")
+    _expect_error(capsys, [*fit, "--learning-rate", "1e30", "--overwrite"], 1, "diverged")
     assert {p.name: p.stat().st_mtime_ns for p in model.iterdir()} == before
     assert _run(capsys, "predict", model, data["regression"])[0] == 0
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tfbnn.data import UCI_DATASETS, default_data_dir, load_uci
+from tfbnn.data.uci import find_data_dir, search_path
 
 # Rows, features, splits and hidden units as tabled in the data folder's README.
 EXPECTED = {
@@ -92,12 +93,45 @@ def test_data_dir_from_environment(uci_dir, monkeypatch):
     assert load_uci("yacht").X.shape == (308, 6)
 
 
-def test_default_data_dir_is_the_user_cache(monkeypatch, tmp_path):
+def test_without_the_environment_variable_the_search_starts_in_the_user_cache(monkeypatch,
+                                                                             tmp_path):
     monkeypatch.delenv("TFBNN_UCI_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert default_data_dir() == tmp_path / "tfbnn" / "uci"
+    assert search_path()[0] == tmp_path / "tfbnn" / "uci"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert default_data_dir() == Path.home() / ".cache" / "tfbnn" / "uci"
+    assert search_path()[0] == Path.home() / ".cache" / "tfbnn" / "uci"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "tfbnn" / "uci").mkdir(parents=True)
+    assert default_data_dir() == find_data_dir() == tmp_path / "tfbnn" / "uci"
+
+
+def test_the_data_beside_the_project_are_found_without_set_up(uci_dir, monkeypatch, tmp_path):
+    # As the Makefile has it: ../shared/data/uci from the project folder one works in.
+    monkeypatch.delenv("TFBNN_UCI_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty_cache"))
+    shared = tmp_path / "shared" / "data" / "uci"
+    shutil.copytree(uci_dir / "yacht", shared / "yacht")
+    (tmp_path / "project").mkdir()
+    monkeypatch.chdir(tmp_path / "project")
+    assert search_path()[:2] == [tmp_path / "empty_cache" / "tfbnn" / "uci", shared]
+    assert default_data_dir() == find_data_dir() == shared
+    assert load_uci("yacht").path == shared / "yacht"
+    # And beside tfbnn's own source folder, wherever one works.
+    source = Path(__file__).resolve().parents[1]
+    assert search_path()[-1] == source.parent / "shared" / "data" / "uci"
+
+
+def test_no_data_folder_anywhere_says_where_it_looked(monkeypatch, tmp_path):
+    monkeypatch.delenv("TFBNN_UCI_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    places = [tmp_path / "cache" / "tfbnn" / "uci", tmp_path.parent / "shared" / "data" / "uci"]
+    monkeypatch.setattr("tfbnn.data.uci.search_path", lambda: places)
+    with pytest.raises(FileNotFoundError) as error:
+        load_uci("yacht")
+    message = str(error.value)
+    assert f"UCI data folder not found: none of {places[0]}, {places[1]} exists" in message
+    assert "--data-dir" in message and "$TFBNN_UCI_DIR" in message
 
 
 def test_unknown_name_lists_the_known_ones(tmp_path):

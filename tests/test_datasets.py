@@ -15,6 +15,7 @@ from tfbnn.datasets import (
     gap_ratio,
     load_concrete,
 )
+from tfbnn.datasets.digits import digit_images
 
 COLUMNS = [
     "cement",
@@ -100,3 +101,24 @@ def test_gap_ratio_is_the_gap_variance_over_the_training_variance():
     assert gap_ratio(_GapModel(), x[:, 0]) == 4.0  # (n,) inputs too
     # Trained in the gap itself, a model is as sure there as on its data.
     assert gap_ratio(_GapModel(), GAP_X) == 1.0
+
+
+# -- digit images for out-of-distribution detection -------------------------------------------
+
+
+def test_digit_images_split_known_digits_and_keep_the_others_apart():
+    data = digit_images(test_fraction=0.2, digits=(1, 7), seed=3)
+    assert data.x_train.shape[1:] == (8, 8, 1) and data.x_train.dtype == np.float32
+    assert set(data.y_train) == set(data.y_test) == {1, 7}
+    assert not {1, 7} & set(data.y_ood) and len(set(data.y_ood)) == 8
+    n_in = len(data.y_train) + len(data.y_test)
+    assert abs(len(data.y_test) / n_in - 0.2) < 0.01
+    assert 0 <= data.x_ood.min() and data.x_ood.max() <= 1
+    again = digit_images(test_fraction=0.2, digits=(1, 7), seed=3)
+    np.testing.assert_array_equal(again.x_test, data.x_test)
+
+
+@pytest.mark.parametrize("digits", [(), tuple(range(10)), (3, 12)])
+def test_digit_images_refuse_digits_that_leave_nothing_to_train_or_detect(digits):
+    with pytest.raises(ValueError, match="digits must be some but not all of 0-9"):
+        digit_images(digits=digits)

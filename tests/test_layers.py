@@ -441,3 +441,32 @@ def test_variational_layer_needs_a_known_input_width():
 def test_learned_scale_rejects_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LearnedScale(**kwargs)
+
+
+# -- a prior centred per weight (MOPED) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", VARIATIONAL)
+def test_a_centred_prior_shifts_the_kl_to_each_weights_own_centre(cls, tmp_path):
+    layer = cls(2, prior_centered=True, seed=0)
+    layer.build((None, 3))
+    _set_posterior(layer, KERNEL_LOC, KERNEL_SCALE, BIAS_LOC, BIAS_SCALE)
+    centre_k, centre_b = KERNEL_LOC - 0.3, BIAS_LOC + 0.2
+    layer.set_prior_loc("kernel", centre_k)
+    layer.set_prior_loc("bias", centre_b)
+    layer(np.ones((4, 3), np.float32), training=True)
+    expected = (_normal_kl(KERNEL_LOC, KERNEL_SCALE, centre_k, 1.0).sum()
+                + _normal_kl(BIAS_LOC, BIAS_SCALE, centre_b, 1.0).sum())
+    np.testing.assert_allclose(float(layer.losses[0]), expected, rtol=1e-5)
+    # The centres are weights of the layer: they survive a .keras round trip.
+    model = keras.Sequential([keras.Input((3,)), layer])
+    model.save(tmp_path / "centred.keras")
+    loaded = keras.saving.load_model(tmp_path / "centred.keras", safe_mode=True)
+    np.testing.assert_array_equal(np.asarray(loaded.layers[0].kernel_prior_loc), centre_k.astype("float32"))
+
+
+def test_set_prior_loc_needs_a_centred_prior():
+    layer = DenseFlipout(2)
+    layer.build((None, 3))
+    with pytest.raises(ValueError, match="prior_centered=True"):
+        layer.set_prior_loc("kernel", np.zeros((3, 2)))

@@ -1,5 +1,5 @@
 """Files read in parts: `tfbnn predict` and `evaluate` give the same output whatever
-`--chunk-rows` is, and the pieces that make that so (`tabular.read_frames`,
+`--chunk-rows` is, and the pieces that make that so (`reading.read_frames`,
 `RunningEvaluation`, the report's row sample) agree with their one-part forms."""
 
 import io
@@ -13,7 +13,7 @@ from tfbnn import Predictive
 from tfbnn import likelihoods as L
 from tfbnn.cli import main
 from tfbnn.cli.predict import RowSample
-from tfbnn.data import tabular
+from tfbnn.data import reading, tabular
 from tfbnn.metrics import RunningEvaluation, crps, crps_samples, evaluate
 
 N_ROWS = 45
@@ -109,12 +109,20 @@ def test_an_error_in_a_later_part_says_where_the_part_begins(files, tmp_path, ca
 # -- the pieces -------------------------------------------------------------------------
 
 
-def test_read_frames_gives_the_file_in_parts(files):
+def test_read_frames_gives_the_file_in_parts(files, tmp_path):
     path = files["folder"] / "data.csv"
-    parts = list(tabular.read_frames(path, chunk_rows=20))
+    parts = list(reading.read_frames(path, chunk_rows=20))
     assert [len(part) for part in parts] == [20, 20, 5]
     assert parts[1].index[0] == 20  # the file's row numbering
     pd.testing.assert_frame_equal(pd.concat(parts), tabular.read_frame(path))
+    # With read_frame's options, e.g. other missing-value markers.
+    marked = tmp_path / "marked.csv"
+    marked.write_text("a;b\n1;x\n-9;y\n3;-9\n")
+    options = {"sep": ";", "na_values": ["-9"]}
+    parts = list(reading.read_frames(marked, chunk_rows=2, **options))
+    pd.testing.assert_frame_equal(pd.concat(parts), reading.read_frame(marked, **options),
+                                  check_dtype=False)
+    assert parts[0]["a"].isna().tolist() == [False, True]
     tables = list(tabular.read_tables(path, target="y", task="regression", chunk_rows=20))
     pd.testing.assert_series_equal(pd.concat([t.y for t in tables]),
                                    tabular.read_table(path, target="y").y)
@@ -124,13 +132,19 @@ def test_read_frames_refuses_what_read_frame_refuses(tmp_path):
     header_only = tmp_path / "header.csv"
     header_only.write_text("a,b\n")
     with pytest.raises(ValueError, match="has no data rows"):
-        list(tabular.read_frames(header_only, chunk_rows=5))
+        list(reading.read_frames(header_only, chunk_rows=5))
     with pytest.raises(ValueError, match="chunk_rows must be an integer >= 1, got 0"):
-        list(tabular.read_frames(header_only, chunk_rows=0))
+        list(reading.read_frames(header_only, chunk_rows=0))
     with pytest.raises(FileNotFoundError):
-        list(tabular.read_frames(tmp_path / "none.csv", chunk_rows=5))
+        list(reading.read_frames(tmp_path / "none.csv", chunk_rows=5))
     with pytest.raises(ValueError, match="Unknown task=None"):
         list(tabular.read_tables(header_only, target="a", task=None, chunk_rows=5))
+    broken = tmp_path / "broken.csv"
+    broken.write_text("a,b\n" + "1,2\n" * 30 + "1,2,3\n")
+    parts = reading.read_frames(broken, chunk_rows=10)
+    assert len(next(parts)) == 10
+    with pytest.raises(ValueError, match=r"broken.csv: cannot parse as CSV with sep=','"):
+        list(parts)
 
 
 def _parts(predictive_of, n, splits):

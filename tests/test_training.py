@@ -462,3 +462,49 @@ def test_an_ensemble_of_variational_members_trains_in_groups_of_one():
                           threads=2, verbose=0, jit_compile=False)
     assert len(history.nll) == 2 and np.isfinite(history.loss).all()
     assert all(not np.allclose(m.get_weights()[0], b) for m, b in zip(members, before))
+
+
+def test_adversarial_epsilon_may_be_given_per_entry_of_an_example():
+    np.testing.assert_allclose(loop.adversarial_step([0.1, 0.2], (3, 2)).numpy(),
+                               [[0.1, 0.2]] * 3)
+    assert loop.adversarial_step(None, 4).shape == (4,)
+    with pytest.raises(ValueError, match=r"broadcasts to one example's shape \(3, 2\)"):
+        loop.adversarial_step([0.1, 0.2, 0.3], (3, 2))
+
+
+def _image_or_sequence_net(input_shape, seed):
+    keras.utils.set_random_seed(seed)
+    first = (keras.layers.Conv2D(2, 3, activation="relu") if len(input_shape) == 3
+             else keras.layers.Conv1D(2, 2, activation="relu"))
+    return keras.Sequential([keras.Input(input_shape), first, keras.layers.Flatten(),
+                             keras.layers.Dense(LIKELIHOOD.n_network_outputs(1)),
+                             *LIKELIHOOD.output_layers(1)])
+
+
+@pytest.mark.parametrize("input_shape", [(5, 5, 1), (6, 2)], ids=["images", "sequences"])
+def test_train_takes_images_and_sequences_alone_and_as_an_ensemble(input_shape):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, *input_shape)).astype("float32")
+    y = x.reshape(32, -1).mean(axis=1, keepdims=True).astype("float32")
+    model = _image_or_sequence_net(input_shape, 0)
+    history = train(model, LIKELIHOOD, x, y, epochs=3, batch_size=8, seed=0, verbose=0,
+                    jit_compile=False, validation_data=(x[:8], y[:8]))
+    assert np.isfinite(history.nll + history.val_nll).all()
+    members = [_image_or_sequence_net(input_shape, s) for s in (1, 2)]
+    before = [m.get_weights() for m in members]
+    history = train(members, LIKELIHOOD, x, y, epochs=2, batch_size=8, seed=0, verbose=0,
+                    jit_compile=False, threads=1, adversarial_epsilon=0.01)
+    assert np.isfinite(history.nll).all()
+    for member, weights in zip(members, before):  # every member trained
+        assert not np.allclose(member.get_weights()[0], weights[0])
+
+
+def test_ensemble_members_with_batch_normalisation_are_refused():
+    def member():
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(4),
+                                 keras.layers.BatchNormalization(name="norm"),
+                                 keras.layers.Dense(1), *LIKELIHOOD.output_layers(1)])
+
+    x, y = _data()
+    with pytest.raises(ValueError, match=r"BatchNormalization \(\['norm'\]\) cannot be trained"):
+        train([member(), member()], LIKELIHOOD, x, y, epochs=1, verbose=0)

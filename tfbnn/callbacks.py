@@ -12,7 +12,7 @@ import math
 
 import keras
 
-from tfbnn.layers.variational import variational_layers
+from tfbnn.layers.posterior import variational_layers
 from tfbnn.validation import check_int, check_non_negative, check_number, check_option
 
 SCHEDULES = ("linear", "cyclical")

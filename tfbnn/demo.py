@@ -4,6 +4,9 @@
 help text of `tfbnn demo`. Run them with `tfbnn demo` and `tfbnn demo --methods`
 (or name some: `--methods vi hmc`) or, from Python, with
 `run_demo("demo_output")` and `run_methods_demo("demo_output")`.
+
+The texts and settings are importable without TensorFlow (`tfbnn demo --help`
+shows them at once); the functions import the library when they run.
 """
 
 from __future__ import annotations
@@ -13,18 +16,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
-from tfbnn import metrics, plotting
 from tfbnn.data.tabular import prepare_features, read_table
 from tfbnn.datasets import CONCRETE_TARGET, GAP_INPUTS, concrete_path, gap_data, gap_ratio
-from tfbnn.estimators import BayesianRegressor
-from tfbnn.files import check_model_destination
-from tfbnn.inference import INFERENCE
-from tfbnn.inference.diagnostics import ConvergenceWarning
-from tfbnn.model_folder import model_meta, save_model
-from tfbnn.persistence import CONFIG_FILE
-from tfbnn.report import format_table
 
 SUMMARY = "Train a Bayesian neural network on concrete strength and check its uncertainty."
 """The demo in one line."""
@@ -82,9 +76,16 @@ def run_demo(out_dir=DEFAULT_OUT_DIR, epochs=None, quick: bool = False, verbose:
         `mean_interval_width` (MPa), `train_seconds`, and the counts
         `n_train`, `n_test` and `epochs`.
     """
+    from sklearn.model_selection import train_test_split
+
+    from tfbnn import metrics
+    from tfbnn.estimators import BayesianRegressor
+    from tfbnn.model_folder import check_save_destination, model_meta, save_model
+    from tfbnn.report import format_table
+
     out_dir = Path(out_dir)
     # Refuse before training, not after, if the model folder would clobber files.
-    check_model_destination(out_dir / MODEL_DIR, CONFIG_FILE)
+    check_save_destination(out_dir / MODEL_DIR)
     table = read_table(concrete_path(), target=CONCRETE_TARGET, task="regression")
     X, encoder = prepare_features(table.X)
     y = table.y.to_numpy()
@@ -136,6 +137,8 @@ def _plot(y_true, predictive, path: Path) -> None:
     """Predicted against true strength with error bars, and the coverage curve."""
     # A bare Figure renders with Agg and leaves pyplot's global state alone.
     from matplotlib.figure import Figure
+
+    from tfbnn import plotting
 
     figure = Figure(figsize=(11, 4.8), layout="constrained")
     left, right = figure.subplots(1, 2)
@@ -195,8 +198,7 @@ _QUICK_SETTINGS = {
 }
 
 
-def methods_regressor(method: str, *, quick: bool = False, epochs=None,
-                      seed: int = 0) -> BayesianRegressor:
+def methods_regressor(method: str, *, quick: bool = False, epochs=None, seed: int = 0):
     """The unfitted `BayesianRegressor` the methods demo uses for `method`.
 
     Every method gets the same network, `METHODS_HIDDEN_UNITS`, and
@@ -207,6 +209,8 @@ def methods_regressor(method: str, *, quick: bool = False, epochs=None,
     `quick` also shrinks the ensembles and the sampling runs and turns XLA
     compilation off, which costs more than it saves in such short runs.
     """
+    from tfbnn.estimators import BayesianRegressor
+
     check_methods([method])
     if epochs is None:
         epochs = QUICK_METHODS_EPOCHS if quick else METHODS_EPOCHS
@@ -222,6 +226,8 @@ def methods_regressor(method: str, *, quick: bool = False, epochs=None,
 
 def default_methods() -> list[str]:
     """Every registered inference method, those of `METHOD_TITLES` first in its order."""
+    from tfbnn.inference import INFERENCE
+
     names = INFERENCE.names()
     return [m for m in METHOD_TITLES if m in names] + [m for m in names if m not in METHOD_TITLES]
 
@@ -236,6 +242,8 @@ def check_methods(methods, name: str = "methods") -> list[str]:
     Raises:
         ValueError: If `methods` is empty, or names an unknown method or one twice.
     """
+    from tfbnn.inference import INFERENCE
+
     names = INFERENCE.names()
     methods = list(methods)
     if not methods:
@@ -275,6 +283,8 @@ def run_methods_demo(out_dir=DEFAULT_OUT_DIR, methods=None, quick: bool = False,
         `gap_ratio` (mean epistemic variance at x in [-0.5, 0.5] over its mean
         at the training inputs) and `fit_seconds`.
     """
+    from tfbnn.inference.diagnostics import ConvergenceWarning
+
     methods = check_methods(default_methods() if methods is None else methods)
     out_dir = Path(out_dir)
     x, y = gap_data(METHODS_N_TRAIN, seed)
@@ -317,6 +327,8 @@ def format_methods_table(results: dict) -> str:
 def _plot_methods(x, y, predictives, results, path: Path) -> None:
     """One panel per method and a last one for the legend."""
     from matplotlib.figure import Figure
+
+    from tfbnn import plotting
 
     n = len(predictives)
     ncols = min(n + 1, 4)

@@ -5,7 +5,8 @@ the constructor only stores its keyword arguments, `fit` returns `self`, learned
 state ends in `_`, an unfitted model raises `NotFittedError`, and `get_params`,
 `set_params` and `clone` work, so they drop into pipelines and cross-validation.
 Inputs (and regression targets) are standardised internally; predictions come
-back in the user's units.
+back in the user's units. Inputs are standardised per entry of their last axis:
+per column of a table, per channel of images, per feature of sequences.
 
 `calibrate(X_cal, y_cal)` fits a recalibration on held-out data (see
 `tfbnn.calibration`); the estimator keeps it as `calibrator_`, applies it in
@@ -43,7 +44,7 @@ from tfbnn.calibration import (
     calibration_method,
     make_calibrator,
 )
-from tfbnn.models import check_hidden_units
+from tfbnn.models import check_hidden_units, check_network
 from tfbnn.persistence import ESTIMATORS, save_estimator
 from tfbnn.predictive import Predictive
 from tfbnn.validation import check_fraction, check_int, check_option, check_positive
@@ -68,6 +69,16 @@ def _check_non_numeric_columns(X):
             )
 
 
+def feature_scaling(X) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and standard deviation (1 where constant) of each entry of the last axis
+    of `X`, over all other axes: per column of a table, per channel of images
+    `(n, height, width, channels)`, per feature of sequences `(n, steps, features)`."""
+    flat = X.reshape(-1, X.shape[-1])
+    mean, scale = flat.mean(axis=0), flat.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
 def _feature_names(X):
     if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
         return np.asarray(X.columns, dtype=object)
@@ -82,6 +93,7 @@ class _BayesianNetwork(BaseEstimator):
         *,
         hidden_units=(50,),
         activation="relu",
+        network=None,
         inference="vi",
         inference_options=None,
         likelihood="auto",
@@ -98,6 +110,7 @@ class _BayesianNetwork(BaseEstimator):
     ):
         self.hidden_units = hidden_units
         self.activation = activation
+        self.network = network
         self.inference = inference
         self.inference_options = inference_options
         self.likelihood = likelihood
@@ -135,6 +148,7 @@ class _BayesianNetwork(BaseEstimator):
         settings = inference_lib.FitSettings(
             hidden_units=check_hidden_units(self.hidden_units),
             activation=self.activation,
+            network=check_network(self.network),
             prior=priors.get(self.prior),
             epochs=epochs,
             batch_size=batch_size,
@@ -156,17 +170,18 @@ class _BayesianNetwork(BaseEstimator):
         """
         _check_non_numeric_columns(X)
         names = _feature_names(X)
+        check_network(self.network)
         X, y = check_X_y(X, y, dtype=np.float64, multi_output=True, y_numeric=False,
-                         ensure_min_samples=2)
+                         ensure_min_samples=2, allow_nd=self.network is not None)
         state = self._prepare_targets(y)
         settings = self._settings(len(X))
         method = inference_lib.get(self.inference, self.inference_options)
-        x_mean, x_scale = X.mean(axis=0), X.std(axis=0)
-        x_scale[x_scale == 0] = 1.0
+        x_mean, x_scale = feature_scaling(X)
         xs = ((X - x_mean) / x_scale).astype(np.float32)
         history = method.fit(xs, state.pop("y_model"), state["likelihood_"], settings)
         # Success: only now does the estimator take on the new state.
         self.n_features_in_ = X.shape[1]
+        self.input_shape_ = tuple(X.shape[1:])
         if names is not None:
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
@@ -215,14 +230,18 @@ class _BayesianNetwork(BaseEstimator):
     def _model_inputs(self, X):
         check_is_fitted(self, "inference_")
         _check_non_numeric_columns(X)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        shape = tuple(getattr(self, "input_shape_", (self.n_features_in_,)))
+        X = validate_data(self, X, reset=False, dtype=np.float64, allow_nd=len(shape) > 1)
+        if X.shape[1:] != shape:
+            raise ValueError(f"X has examples of shape {X.shape[1:]}; the model was fitted "
+                             f"on examples of shape {shape}")
         return ((X - self.x_mean_) / self.x_scale_).astype(np.float32)
 
     def predict_distribution(self, X, n_samples=None, calibrated=True) -> Predictive:
         """The posterior predictive distribution at `X` (a `tfbnn.Predictive`).
 
         Args:
-            X: inputs, `(n, n_features)`.
+            X: inputs, `(n, n_features)` (or `(n, *input_shape_)` with a `network`).
             n_samples: posterior draws (default: the `n_samples` parameter). With
                 `random_state` set, the same draws are used on every call.
             calibrated: after `calibrate`, return a `CalibratedPredictive`; False
@@ -255,6 +274,20 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
     Args:
         hidden_units: widths of the hidden layers.
         activation: hidden-layer activation.
+        network: None (tfbnn's MLP of `hidden_units` and `activation`), or your own
+            architecture: a function `network(input_shape, n_outputs)` returning a
+            Keras model (Sequential or functional) from examples of `input_shape`
+            (`X.shape[1:]`, e.g. `(8, 8, 1)` images or `(steps, features)`
+            sequences) to `n_outputs` linear outputs (the likelihood's parameters;
+            the estimator appends the likelihood's output layers). X may then have
+            any rank. Each inference method uses it its way: "vi" converts it with
+            `tfbnn.bayesianize`, "mc_dropout" samples its Dropout layers (it must
+            have some), "ensemble", "swag", "sgmcmc" and "laplace" train it as it
+            is, "hmc" refuses networks of more than `max_weights` weights. Keras
+            draws the initial weights' seeds from Python's `random`, which is
+            seeded from `random_state` around the call (leave initializers
+            unseeded, or ensemble members start alike). Functions are not saved:
+            a loaded estimator predicts, and needs `set_params(network=fn)` to fit.
         inference: the posterior method, one of `tfbnn.inference.INFERENCE.names()`.
         inference_options: keyword options of the method (e.g. `{"estimator": "flipout"}`).
         likelihood: "auto" (the inference method's choice: "heteroscedastic" for

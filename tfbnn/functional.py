@@ -10,6 +10,7 @@ the same architecture (the next split, the next ensemble member).
 from __future__ import annotations
 
 import json
+import logging
 
 import keras
 import numpy as np
@@ -37,6 +38,8 @@ class FunctionalModel:
         if not model.built:
             raise ValueError("The model must be built (called once, or given an Input) first")
         self.model = model
+        #: The rank of one input batch, `(B, ...)`: 2 for rows of features, 4 for images.
+        self.input_rank = input_rank(model)
         self.shapes = [tuple(int(d) for d in v.shape) for v in model.trainable_variables]
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         self.size = int(sum(self.sizes))
@@ -83,7 +86,8 @@ class FunctionalModel:
             )
 
         layers = getattr(self.model, "layers", None)
-        return isinstance(self.model, keras.Sequential) and all(plain(layer) for layer in layers)
+        return (isinstance(self.model, keras.Sequential) and self.input_rank == 2
+                and all(plain(layer) for layer in layers))
 
     def _batched_dense(self, thetas, x):
         """`map` of a dense stack as batched matrix products (the maths of
@@ -132,7 +136,7 @@ class FunctionalModel:
         """`(S, B, k)` outputs under `S = n_samples` weight samples of the model's random
         layers (`tfbnn.layers.weight_samples`: one call on `x` tiled S times), and the
         new state."""
-        tiled = tf.tile(x, [n_samples, 1])
+        tiled = tf.tile(x, tf.concat([[n_samples], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
         with weight_samples(n_samples):
             outputs, state = self.model.stateless_call(
                 self.unflatten(theta), list(state), tiled, training=False)
@@ -141,20 +145,54 @@ class FunctionalModel:
     def map(self, thetas, x, state=None, training: bool = False):
         """Outputs for a batch of parameter vectors `(M, P)`: `(M, B, k)`.
 
-        `x` is shared `(B, n)` or per member `(M, B, n)`. One vectorised program,
-        not a loop: ensemble members, MCMC chains and posterior draws of
+        `x` is shared `(B, ...)` or per member `(M, B, ...)`. One vectorised
+        program, not a loop: ensemble members, MCMC chains and posterior draws of
         deterministic networks all evaluate this way. Plain dense stacks run as
-        batched matrix products; other models through `tf.vectorized_map`, with the
+        batched matrix products; other models through `map_members`, with the
         state (seed generators) shared and not advanced.
         """
         if self.is_dense_stack:
             return self._batched_dense(thetas, x)
         state = self.get_state() if state is None else list(state)
-        if x.shape.rank == thetas.shape.rank + 1:
-            return tf.vectorized_map(
-                lambda args: self(args[0], state, args[1], training=training)[0], (thetas, x)
-            )
-        return tf.vectorized_map(lambda t: self(t, state, x, training=training)[0], thetas)
+        if x.shape.rank > self.input_rank:
+            return map_members(
+                lambda args: self(args[0], state, args[1], training=training)[0], (thetas, x))
+        return map_members(lambda t: self(t, state, x, training=training)[0], thetas)
+
+
+def input_rank(model) -> int:
+    """The rank of `model`'s input batches (2 when the model does not say: rows of features)."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    return len(inputs[0].shape) if inputs else 2
+
+
+def map_members(fn, elems):
+    """`fn` over the leading axis of `elems` (a tensor or a tuple of them), stacked.
+
+    One vectorised program (`tf.vectorized_map`) where every op has a vectorised
+    form. A convolution with a different kernel per member has none; then, with a
+    static member count (training), `fn` runs once per member, unrolled in the
+    graph: the while loop `vectorized_map` falls back to cannot be differentiated
+    under XLA. Without one (predictions from any number of draws), that while loop
+    it is.
+    """
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.CRITICAL)  # pfor logs its refusal, or its fallback, at length
+    try:
+        try:
+            return tf.vectorized_map(fn, elems, fallback_to_while_loop=False)
+        except ValueError:
+            n = tf.nest.flatten(elems)[0].shape[0]
+            if n is None:
+                return tf.vectorized_map(fn, elems, fallback_to_while_loop=True)
+        outs = [fn(tf.nest.map_structure(lambda e, i=i: e[i], elems)) for i in range(n)]
+        return tf.nest.map_structure(lambda *parts: tf.stack(parts), *outs)
+    finally:
+        tf_logger.setLevel(level)
 
 
 #: Config entries that do not change the compiled function: names, seeds, and the KL

@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from tfbnn import likelihoods
-from tfbnn.layers.variational import variational_layers
+from tfbnn.layers.posterior import variational_layers
 
 
 @keras.saving.register_keras_serializable(package="tfbnn.keras_metrics")

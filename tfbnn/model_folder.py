@@ -5,19 +5,32 @@ A model folder holds what `tfbnn.persistence.save_estimator` writes plus
 the feature encoder's state, so that later CSV files are read and encoded
 exactly as the training file was. The command line and the demo both write
 such folders; `tfbnn predict`, `evaluate` and `calibrate` read them.
+`check_save_destination` refuses, before training, a destination that a save
+would clobber or could not write, and one that holds a model unless told to
+replace it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+import tfbnn.estimators  # noqa: F401 (registers the estimator classes that `load` rebuilds)
 from tfbnn.data import tabular
-from tfbnn.persistence import ModelFileError, load, read_format_file, save_estimator
+from tfbnn.files import check_model_destination, recover_folder
+from tfbnn.persistence import (
+    CONFIG_FILE,
+    FORMAT,
+    ModelFileError,
+    load,
+    read_format_file,
+    save_estimator,
+)
 from tfbnn.version import __version__
 
 CLI_FILE = "cli.json"
@@ -38,9 +51,50 @@ def model_meta(table: tabular.Table, encoder: dict, header: bool, sep: str) -> d
         "target": table.target_name,
         "header": header,
         "sep": sep,
+        "na_values": table.read_options["na_values"],
+        "encoding": table.read_options["encoding"],
         "features": table.feature_names,
         "encoder": encoder,
     }
+
+
+class ModelExistsError(ValueError):
+    """A save destination holds a model, and replacing it was not asked for."""
+
+
+def check_save_destination(path, *, overwrite: bool = True) -> None:
+    """Refuses a folder `save_model` must not or cannot write, before any work is done.
+
+    Raises:
+        ModelExistsError: If, unless `overwrite`, a model is there (described).
+        ValueError: If `path` is a file or a folder of other files.
+        OSError: If the folder cannot be written (naming where).
+    """
+    if check_model_destination(path, CONFIG_FILE) and not overwrite:
+        raise ModelExistsError(f"{path} already holds {describe_model(path)}")
+
+
+def describe_model(path) -> str:
+    """What the model folder at `path` holds, from its config files, for messages.
+
+    For instance "a regression model of 'price' (inference vi, saved 2025-05-01
+    10:22 by tfbnn 0.1.0)".
+    """
+    path = Path(path)
+    cli_file = path / CLI_FILE
+    try:
+        config = read_format_file(path / CONFIG_FILE, FORMAT, "tfbnn model config")
+        cli = read_format_file(cli_file, CLI_FORMAT, CLI_FILE) if cli_file.is_file() else None
+    except (OSError, ModelFileError):
+        return "a tfbnn model whose config cannot be read"
+    saved = datetime.datetime.fromtimestamp((path / CONFIG_FILE).stat().st_mtime)
+    inference = config.get("inference")
+    method = inference.get("name") if isinstance(inference, dict) else "?"
+    details = (f"inference {method}, saved {saved:%Y-%m-%d %H:%M} by tfbnn "
+               f"{config.get('tfbnn_version', '?')}")
+    if cli is None:
+        return f"a {config.get('estimator', 'model')} saved from Python ({details})"
+    return f"a {cli.get('task', '')} model of {cli.get('target')!r} ({details})"
 
 
 def save_model(estimator, path, *, meta: dict) -> None:
@@ -58,8 +112,9 @@ def load_model(path):
         ModelFileError: If the folder is no model, or its `cli.json` is missing,
             corrupt or of a newer format.
     """
+    path = recover_folder(path)  # after a save killed midway, the last complete one
     estimator = load(path)
-    meta_file = Path(path) / CLI_FILE
+    meta_file = path / CLI_FILE
     if not meta_file.is_file():
         raise ModelFileError(
             f"{path} has no {CLI_FILE}: the model was saved from Python, not by 'tfbnn fit', "
@@ -82,24 +137,25 @@ def naming_file(path):
         raise ValueError(f"{path}: cannot parse as CSV: {err}") from None
 
 
-def read_labelled(path, meta: dict, *, header: bool, sep: str, target=None):
+def read_labelled(path, meta: dict, *, target=None, **reading):
     """`(X, y)`: the encoded features and the targets of a labelled CSV file, for `meta`.
 
-    `target` names the target column if it differs from the training file's.
+    `target` names the target column if it differs from the training file's;
+    `reading` holds `read_table`'s `header`, `sep`, `na_values` and `encoding`.
     """
-    return next(read_labelled_parts(path, meta, header=header, sep=sep, target=target))
+    return next(read_labelled_parts(path, meta, target=target, **reading))
 
 
-def read_labelled_parts(path, meta: dict, *, header: bool, sep: str, target=None,
-                        chunk_rows: int | None = None):
-    """`read_labelled` in parts of at most `chunk_rows` rows (None: one part): yields `(X, y)`
-    for each, in file order."""
+def read_labelled_parts(path, meta: dict, *, target=None, chunk_rows: int | None = None,
+                        **reading):
+    """`read_labelled` in parts of at most `chunk_rows` rows (None: one part), for files too
+    big to hold: yields `(X, y)` for each part, in file order."""
     with naming_file(path):
-        tables = tabular.read_tables(path, target=target or meta["target"], header=header,
-                                     sep=sep, task=meta["task"], chunk_rows=chunk_rows,
-                                     impute=meta["encoder"].get("impute"))
+        tables = tabular.read_tables(path, target=target or meta["target"], task=meta["task"],
+                                     impute=meta["encoder"].get("impute"),
+                                     chunk_rows=chunk_rows, **reading)
         for table in tables:
-            yield model_features(table.X, meta, path, header), table.y.to_numpy()
+            yield model_features(table.X, meta, path, reading["header"]), table.y.to_numpy()
 
 
 def model_features(frame: pd.DataFrame, meta: dict, path, header: bool) -> np.ndarray:

@@ -8,16 +8,17 @@ Layout of a saved model folder::
                      inference config
     inference/       the inference method's own files (e.g. `model.keras`)
 
-Nothing is pickled. Saving writes into a temporary sibling folder and swaps it in
-only when complete, so an interrupted save never destroys a model that was there.
+Nothing is pickled: a `network=` function is saved by name only (the Keras model
+files hold its architecture) and comes back as a `tfbnn.models.UnsavedNetwork`.
+Saving writes into a temporary sibling folder and swaps it in only when complete
+(`tfbnn.files.replace_folder`), so an interrupted save never destroys a model that
+was there: even a save killed between its two renames leaves the last complete
+model, which the next load or save puts back.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from sklearn.utils.validation import check_is_fitted
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods, priors
 from tfbnn.calibration import calibration_method, deserialize_calibrator, serialize_calibrator
-from tfbnn.files import check_model_destination
+from tfbnn.files import check_model_destination, recover_folder, replace_folder
+from tfbnn.models import UnsavedNetwork, network_name
 from tfbnn.registry import Registry
 from tfbnn.version import __version__
 
@@ -45,6 +47,8 @@ ESTIMATORS = Registry("estimator")
 # Fitted attributes, by how they are stored.
 _ARRAY_STATE = ("x_mean_", "x_scale_", "y_shift_", "y_scale_")
 _PLAIN_STATE = ("n_features_in_", "n_targets_", "y_ndim_", "history_")
+#: How a `network` function is saved: by name only (see `tfbnn.models.UnsavedNetwork`).
+NETWORK_KEY = "__tfbnn_network__"
 
 
 class ModelFileError(ValueError):
@@ -66,7 +70,17 @@ def _jsonable(value):
 def _from_jsonable(value):
     if isinstance(value, dict) and "__tfbnn_object__" in value:
         return keras.saving.deserialize_keras_object(value["__tfbnn_object__"])
+    if isinstance(value, dict) and NETWORK_KEY in value:
+        return UnsavedNetwork(value[NETWORK_KEY])
     return value
+
+
+def _param_to_json(key: str, value):
+    """An estimator parameter as JSON; the `network` function by its name only (the
+    saved Keras model holds the architecture, and functions are never pickled)."""
+    if key == "network" and value is not None:
+        return {NETWORK_KEY: network_name(value)}
+    return _jsonable(value)
 
 
 def _calibrator_from_json(entry, estimator_cls):
@@ -102,13 +116,14 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
     check_is_fitted(estimator, "inference_")
     path = Path(path)
     check_model_destination(path, CONFIG_FILE)  # saving replaces the whole folder
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {key: _jsonable(getattr(estimator, key)) for key in _ARRAY_STATE + _PLAIN_STATE
              if hasattr(estimator, key)}
     if hasattr(estimator, "classes_"):
         state["classes_"] = _labels_to_json(estimator.classes_)
     if hasattr(estimator, "feature_names_in_"):
         state["feature_names_in_"] = list(estimator.feature_names_in_)
+    if hasattr(estimator, "input_shape_"):
+        state["input_shape_"] = list(estimator.input_shape_)
     state["likelihood_"] = _jsonable(estimator.likelihood_)
     calibrator = getattr(estimator, "calibrator_", None)
     if calibrator is not None:
@@ -118,31 +133,20 @@ def save_estimator(estimator, path, *, extra_files: dict | None = None) -> None:
         "format_version": FORMAT_VERSION,
         "tfbnn_version": __version__,
         "estimator": type(estimator).__name__,
-        "params": {k: _jsonable(v) for k, v in estimator.get_params().items()},
+        "params": {k: _param_to_json(k, v) for k, v in estimator.get_params().items()},
         "state": state,
         "inference": {"name": estimator.inference_.name,
                       "config": estimator.inference_.get_config()},
     }
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's private 0700 would outlive the swap
-    try:
-        (staging / INFERENCE_DIR).mkdir()
-        estimator.inference_.save(staging / INFERENCE_DIR)
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+
+    def write(folder: Path) -> None:
+        (folder / INFERENCE_DIR).mkdir()
+        estimator.inference_.save(folder / INFERENCE_DIR)
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         for name, text in (extra_files or {}).items():
-            (staging / name).write_text(text)
-        if path.exists():
-            backup = path.with_name(f".{path.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            os.replace(path, backup)
-            os.replace(staging, path)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(staging, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            (folder / name).write_text(text)
+
+    replace_folder(path, write)
 
 
 def read_format_file(file: Path, fmt: str, kind: str, required=()) -> dict:
@@ -178,11 +182,14 @@ def _read_config(path: Path) -> dict:
 def load(path):
     """Loads an estimator saved with `estimator.save(path)`.
 
+    If a save into `path` was killed between its two renames, the last complete
+    model is restored and loaded, with a `tfbnn.files.InterruptedSaveWarning`.
+
     Raises:
         FileNotFoundError: nothing at `path`.
         ModelFileError: the folder is not a tfbnn model, or a file in it is corrupt.
     """
-    path = Path(path)
+    path = recover_folder(path)  # after a save killed midway, the last complete one
     config = _read_config(path)
     try:
         cls = ESTIMATORS.get(config["estimator"])
@@ -226,3 +233,5 @@ def _restore_state(estimator, state: dict) -> None:
         estimator.classes_ = _labels_from_json(state["classes_"])
     if "feature_names_in_" in state:
         estimator.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
+    if "input_shape_" in state:
+        estimator.input_shape_ = tuple(int(d) for d in state["input_shape_"])

@@ -16,7 +16,8 @@ import numpy as np
 def check_option(name: str, value, allowed):
     """`value` if it is one of `allowed`, else a ValueError naming both."""
     allowed = list(allowed)
-    if value not in allowed:
+    # An array compared with `in` is ambiguous; it is never an option.
+    if isinstance(value, np.ndarray) or value not in allowed:
         raise ValueError(f"Unknown {name}={value!r}; expected one of {allowed}")
     return value
 
@@ -39,7 +40,10 @@ def check_number(name: str, value, low: float = -math.inf, high: float = math.in
     """`value` as a finite float within the bounds (open unless `include_*`)."""
     if not _is_number(value):
         raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float64's range: not finite for our purposes
+        value = math.inf if value > 0 else -math.inf
     above = value >= low if include_low else value > low
     below = value <= high if include_high else value < high
     if not (math.isfinite(value) and above and below):
@@ -90,6 +94,8 @@ def finite_array(name: str, values, allow_scalar: bool = False) -> np.ndarray:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be numeric, got {type(values).__name__}") from None
+    except OverflowError:
+        raise ValueError(f"{name} holds a number too large for float64") from None
     if array.ndim == 0 and not allow_scalar:
         raise ValueError(f"{name} must be an array with one entry per example, got a scalar")
     if not np.all(np.isfinite(array)):

@@ -2,7 +2,8 @@
 
 The runner, its protocol and its tables are in `tfbnn.benchmarks`; this module
 only declares the options and prints the Markdown table. The script
-`benchmarks/run_uci.py` uses the same options (`add_uci_arguments`).
+`benchmarks/run_uci.py` uses the same options (`add_uci_arguments`). The runner
+(and with it TensorFlow) is imported when the command runs.
 """
 
 from __future__ import annotations
@@ -11,19 +12,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from tfbnn import inference
-from tfbnn.benchmarks.tables import format_markdown
-from tfbnn.benchmarks.uci import (
-    DEFAULT_OUT_DIR,
-    EPOCH_FACTOR,
-    QUICK_EPOCHS,
-    QUICK_OUT_DIR,
-    QUICK_SPLITS,
-    RESULTS_FILE,
-    run_uci_benchmark,
+from tfbnn.cli.choices import (
+    INFERENCE_METHODS,
+    UCI_DEFAULT_OUT_DIR,
+    UCI_EPOCH_FACTOR,
+    UCI_QUICK_EPOCHS,
+    UCI_QUICK_OUT_DIR,
+    UCI_QUICK_SPLITS,
 )
-from tfbnn.cli.options import json_object, non_negative_int, positive_int
-from tfbnn.data.uci import ENV_VAR, UCI_DATASETS
+from tfbnn.cli.options import add_common_options, json_object, non_negative_int, positive_int
+from tfbnn.data.uci import ENV_VAR, SEARCH_RULE, UCI_DATASETS, find_data_dir
 
 
 def add_uci_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,20 +35,20 @@ def add_uci_arguments(parser: argparse.ArgumentParser) -> None:
                        help="run the first N splits of each data set")
     parser.add_argument("--method", default="vi",
                         help="inference method (default: %(default)s; registered: "
-                             f"{', '.join(inference.INFERENCE.names())})")
+                             f"{', '.join(INFERENCE_METHODS)})")
     parser.add_argument("--method-options", type=json_object, metavar="JSON",
                         help="the method's options as a JSON object, e.g. "
                              "'{\"estimator\": \"flipout\"}'")
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
-                        help=f"folder of the UCI data set folders (default: ${ENV_VAR}, "
-                             "else ~/.cache/tfbnn/uci)")
+                        help=f"folder of the UCI data set folders (default: ${ENV_VAR} if "
+                             f"set, else the first that exists of {SEARCH_RULE})")
     parser.add_argument("--out", type=Path, metavar="DIR",
-                        help=f"folder for results and summary (default: {DEFAULT_OUT_DIR}, "
-                             f"or {QUICK_OUT_DIR} with --quick); re-running resumes")
+                        help=f"folder for results and summary (default: {UCI_DEFAULT_OUT_DIR}, "
+                             f"or {UCI_QUICK_OUT_DIR} with --quick); re-running resumes")
     parser.add_argument("--quick", action="store_true",
-                        help=f"smoke test: {QUICK_SPLITS} splits of {QUICK_EPOCHS} epochs")
+                        help=f"smoke test: {UCI_QUICK_SPLITS} splits of {UCI_QUICK_EPOCHS} epochs")
     parser.add_argument("--epochs", type=positive_int, metavar="N",
-                        help=f"training epochs (default: {EPOCH_FACTOR} x the protocol's "
+                        help=f"training epochs (default: {UCI_EPOCH_FACTOR} x the protocol's "
                              "n_epochs, 400; 200 for protein)")
     parser.add_argument("--hidden-units", nargs="+", type=positive_int, metavar="N",
                         help="hidden-layer widths, e.g. 50 50 (default: one layer of the "
@@ -70,6 +68,7 @@ def add_benchmark_parser(subparsers) -> None:
                     "splits, one hidden layer, 400 epochs) and print a Markdown table beside "
                     "the published results. Re-running with the same --out resumes.")
     add_uci_arguments(uci)
+    add_common_options(uci)
     uci.set_defaults(run=run_benchmark_command)
 
 
@@ -79,11 +78,20 @@ def run_benchmark_command(args) -> int:
     Returns:
         The exit status: 0, or 130 if interrupted (finished splits are kept).
     """
+    from tfbnn.benchmarks.tables import format_markdown
+    from tfbnn.benchmarks.uci import (
+        DEFAULT_OUT_DIR,
+        QUICK_OUT_DIR,
+        RESULTS_FILE,
+        run_uci_benchmark,
+    )
+
     out = args.out or (QUICK_OUT_DIR if args.quick else DEFAULT_OUT_DIR)
+    data_dir = find_data_dir(args.data_dir)  # an error that says where it looked
     try:
         summary = run_uci_benchmark(
             args.datasets, args.splits if args.splits is not None else args.n_splits,
-            args.method, data_dir=args.data_dir, out_dir=out, quick=args.quick,
+            args.method, data_dir=data_dir, out_dir=out, quick=args.quick,
             epochs=args.epochs, hidden_units=args.hidden_units,
             method_options=args.method_options, progress=not args.no_progress)
     except KeyboardInterrupt:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfbnn import demo, inference
+from tfbnn import demo
+from tfbnn.cli.choices import INFERENCE_METHODS
 from tfbnn.cli.options import UsageError, add_command, check_out_folder, positive_int
 
 
@@ -28,11 +29,11 @@ def add_demo_parser(subparsers) -> None:
                    help=f"train for {demo.QUICK_EPOCHS} epochs only (with --methods, "
                         f"{demo.QUICK_METHODS_EPOCHS}, and short sampling runs), to check "
                         f"the setup")
-    p.add_argument("--methods", nargs="*", choices=inference.INFERENCE.names(), default=None,
+    p.add_argument("--methods", nargs="*", choices=INFERENCE_METHODS, default=None,
                    metavar="METHOD",
                    help="instead, compare inference methods on 1-D data with a gap and write "
                         f"{demo.METHODS_PLOT_FILE}: all of them, or those named (of "
-                        f"{', '.join(inference.INFERENCE.names())})")
+                        f"{', '.join(INFERENCE_METHODS)})")
 
 
 def run_demo(args) -> int:

@@ -5,6 +5,9 @@ estimator (optionally holding out rows to calibrate it on) and saves it as a
 model folder (`tfbnn.model_folder`) with a printed summary; for MCMC samplers
 the summary carries the convergence diagnostics instead of epochs.
 `calibrate` fits a new calibrator to a saved model.
+
+The library (and with it TensorFlow) is imported inside the functions that run
+the commands, so that declaring their options costs nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tfbnn import inference, priors
+from tfbnn.cli.choices import (
+    CLASSIFICATION_CALIBRATION,
+    CLASSIFICATION_LIKELIHOODS,
+    INFERENCE_METHODS,
+    PRIORS,
+    REGRESSION_CALIBRATION,
+    REGRESSION_LIKELIHOODS,
+)
 from tfbnn.cli.options import (
     DEFAULTS,
     HiddenUnits,
@@ -26,29 +36,17 @@ from tfbnn.cli.options import (
     add_model_inputs,
     add_target_override,
     check_out_folder,
-    csv_layout,
     epochs,
     fraction,
     json_object,
     positive_float,
     positive_int,
     probability,
+    read_options,
     widths,
 )
 from tfbnn.data import tabular
 from tfbnn.data.tabular import Task
-from tfbnn.estimators import (
-    CLASSIFICATION_CALIBRATION,
-    CLASSIFICATION_LIKELIHOODS,
-    REGRESSION_CALIBRATION,
-    REGRESSION_LIKELIHOODS,
-    BayesianClassifier,
-    BayesianRegressor,
-    calibration_method,
-)
-from tfbnn.inference import diagnostics as mcmc_diagnostics
-from tfbnn.model_folder import load_model, model_meta, naming_file, read_labelled, save_model
-from tfbnn.report import format_table
 
 _REGRESSION_CHOICES = ("auto", *REGRESSION_LIKELIHOODS)
 _LIKELIHOOD_CHOICES = tuple(dict.fromkeys(_REGRESSION_CHOICES + CLASSIFICATION_LIKELIHOODS))
@@ -68,8 +66,9 @@ def add_fit_parser(subparsers) -> None:
                    help="the target column: its name, or a 0-based index (negative counts "
                         "from the end)")
     p.add_argument("--out", required=True, type=Path, metavar="MODEL_DIR",
-                   help="folder to save the model in; an existing model there is replaced "
-                        "only once training has succeeded")
+                   help="folder to save the model in (checked before training)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a model already in --out (only once training has succeeded)")
     add_csv_options(p, fitted=False)
     p.add_argument("--task", choices=[t.value for t in Task],
                    help="default: inferred from the target column (and printed)")
@@ -81,7 +80,7 @@ def add_fit_parser(subparsers) -> None:
         "--likelihood", choices=_LIKELIHOOD_CHOICES, default=DEFAULTS["likelihood"],
         help="regression: " + ", ".join(_REGRESSION_CHOICES) + "; classification: "
              + ", ".join(CLASSIFICATION_LIKELIHOODS) + " (default: %(default)s)")
-    model.add_argument("--prior", choices=priors.PRIORS.names(), default=DEFAULTS["prior"],
+    model.add_argument("--prior", choices=PRIORS, default=DEFAULTS["prior"],
                        help="prior over the weights (default: %(default)s)")
     model.add_argument(
         "--hidden-units", nargs="+", type=widths, action=HiddenUnits, metavar="N",
@@ -90,7 +89,7 @@ def add_fit_parser(subparsers) -> None:
              + " ".join(map(str, DEFAULTS["hidden_units"])) + ")")
     model.add_argument("--activation", default=DEFAULTS["activation"], metavar="NAME",
                        help="hidden-layer activation, e.g. relu, tanh (default: %(default)s)")
-    model.add_argument("--inference", choices=inference.INFERENCE.names(),
+    model.add_argument("--inference", choices=INFERENCE_METHODS,
                        default=DEFAULTS["inference"],
                        help="how the posterior is approximated (default: %(default)s)")
     model.add_argument("--inference-options", type=json_object, default=None, metavar="JSON",
@@ -165,23 +164,15 @@ def _check_likelihood(likelihood: str, task: str) -> None:
 
 def run_fit(args) -> int:
     """Trains on `args.data` and saves the model with its `cli.json` to `args.out`."""
-    if args.patience is not None and not args.validation_fraction:
-        raise UsageError("--patience (early stopping) needs --validation-fraction > 0")
-    if args.task is not None:
-        _check_likelihood(args.likelihood, args.task)
-    calibrating = args.calibrate is not None or args.calibration_data is not None
-    if args.calibration_method is not None and not calibrating:
-        raise UsageError("--calibration-method needs --calibrate or --calibration-data")
-    if args.task is not None:
-        _check_calibration_method(args.calibration_method, args.task, "--calibration-method")
-    try:  # unknown names or bad values fail before the data is read
-        inference.get(args.inference, args.inference_options)
-    except ValueError as err:
-        raise UsageError(f"--inference-options: {err}") from None
-    check_out_folder(args.out)
+    from tfbnn.estimators import BayesianClassifier, BayesianRegressor, calibration_method
+    from tfbnn.inference import diagnostics as mcmc_diagnostics
+    from tfbnn.model_folder import model_meta, naming_file, read_labelled, save_model
+    from tfbnn.report import format_table
+
+    calibrating = _check_fit_options(args)
     with naming_file(args.data):
-        table = tabular.read_table(args.data, target=args.target, header=args.header,
-                                   sep=args.sep, task=args.task, impute=args.impute)
+        table = tabular.read_table(args.data, target=args.target, task=args.task,
+                                   impute=args.impute, **read_options(args))
     if args.task is None:
         print(f"Task: {table.task} (inferred from target column {table.target_name!r}; "
               "set --task to override)")
@@ -193,8 +184,8 @@ def run_fit(args) -> int:
     fit_rows = np.arange(len(y))
     if args.calibration_data is not None:
         # Read before training, so that a bad file fails fast.
-        X_cal, y_cal = read_labelled(args.calibration_data, meta, header=args.header,
-                                      sep=args.sep, target=table.target_name)
+        X_cal, y_cal = read_labelled(args.calibration_data, meta, target=table.target_name,
+                                      **read_options(args))
     elif args.calibrate is not None:
         fit_rows, cal_rows = _calibration_split(len(y), args.calibrate, args.seed)
         X_cal, y_cal = X[cal_rows], y[cal_rows]
@@ -222,6 +213,28 @@ def run_fit(args) -> int:
     return 0
 
 
+def _check_fit_options(args) -> bool:
+    """Refuses options that cannot work together, and an `--out` that cannot take the
+    model, before the data is read; returns whether the model will be calibrated."""
+    from tfbnn import inference
+
+    if args.patience is not None and not args.validation_fraction:
+        raise UsageError("--patience (early stopping) needs --validation-fraction > 0")
+    if args.task is not None:
+        _check_likelihood(args.likelihood, args.task)
+    calibrating = args.calibrate is not None or args.calibration_data is not None
+    if args.calibration_method is not None and not calibrating:
+        raise UsageError("--calibration-method needs --calibrate or --calibration-data")
+    if args.task is not None:
+        _check_calibration_method(args.calibration_method, args.task, "--calibration-method")
+    try:  # unknown names or bad values fail before the data is read
+        inference.get(args.inference, args.inference_options)
+    except ValueError as err:
+        raise UsageError(f"--inference-options: {err}") from None
+    check_out_folder(args.out, overwrite=args.overwrite)
+    return calibrating
+
+
 def _check_calibration_method(method, task: str, option: str) -> None:
     allowed = REGRESSION_CALIBRATION if task == Task.REGRESSION else CLASSIFICATION_CALIBRATION
     if method is not None and method not in allowed:
@@ -243,10 +256,13 @@ def _calibration_split(n_rows: int, fraction: float, seed) -> tuple[np.ndarray, 
 
 def run_calibrate(args) -> int:
     """Fits a calibrator on `args.data` and saves it into the model folder `args.model`."""
+    from tfbnn.estimators import calibration_method
+    from tfbnn.model_folder import load_model, read_labelled, save_model
+    from tfbnn.report import format_table
+
     estimator, meta = load_model(args.model)
     _check_calibration_method(args.method, meta["task"], "--method")
-    header, sep = csv_layout(args, meta)
-    X, y = read_labelled(args.data, meta, header=header, sep=sep, target=args.target)
+    X, y = read_labelled(args.data, meta, target=args.target, **read_options(args, meta))
     replaced = getattr(estimator, "calibrator_", None)
     estimator.calibrate(X, y, method=args.method)
     save_model(estimator, args.model, meta=meta)
@@ -294,6 +310,8 @@ DIAGNOSTIC_ROWS = (
 
 def _diagnostic_rows(diagnostics) -> list[tuple]:
     """The MCMC diagnostics of a sampler's fit, and whether they say the chains mixed."""
+    from tfbnn.inference import diagnostics as mcmc_diagnostics
+
     if not diagnostics:
         return []
     rows = [(label, diagnostics[key]) for label, key in DIAGNOSTIC_ROWS if key in diagnostics]

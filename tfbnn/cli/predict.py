@@ -21,8 +21,8 @@ from tfbnn.cli.options import (
     add_model_inputs,
     add_prediction_options,
     add_target_override,
-    csv_layout,
     positive_int,
+    read_options,
 )
 
 #: Draws x rows a part of the file holds by default: 4e6, 40,000 rows for 100 draws.
@@ -131,15 +131,15 @@ def _counted(parts, path):
         start += len(part[0])
 
 
-def _unlabelled_parts(path, meta, *, header, sep, chunk_rows):
-    """`(X, None)` for each part of an unlabelled (or labelled) file."""
-    from tfbnn.data import tabular
-    from tfbnn.model_folder import model_features, naming_file
+def _unlabelled_parts(path, meta, reading: dict, chunk_rows: int):
+    """`(X, None)` for each part of an unlabelled (or labelled) file, read as `reading` says."""
+    from tfbnn.data.reading import read_frames
+    from tfbnn.model_folder import model_features, naming_file  # TensorFlow
 
     with naming_file(path):
         # The file may lack the target, so it is read without naming one.
-        for frame in tabular.read_frames(path, header=header, sep=sep, chunk_rows=chunk_rows):
-            yield model_features(frame, meta, path, header), None
+        for frame in read_frames(path, **reading, chunk_rows=chunk_rows):
+            yield model_features(frame, meta, path, reading["header"]), None
 
 
 def run_predict(args) -> int:
@@ -148,9 +148,8 @@ def run_predict(args) -> int:
     from tfbnn.model_folder import load_model
 
     estimator, meta = load_model(args.model)
-    header, sep = csv_layout(args, meta)
-    parts = _counted(_unlabelled_parts(args.data, meta, header=header, sep=sep,
-                                       chunk_rows=_chunk_rows(args, estimator)), args.data)
+    parts = _counted(_unlabelled_parts(args.data, meta, read_options(args, meta),
+                                       _chunk_rows(args, estimator)), args.data)
 
     def write(handle) -> int:
         rows = 0
@@ -192,9 +191,9 @@ def run_evaluate(args) -> int:
     from tfbnn.model_folder import load_model, read_labelled_parts
 
     estimator, meta = load_model(args.model)
-    header, sep = csv_layout(args, meta)
-    parts = read_labelled_parts(args.data, meta, header=header, sep=sep, target=args.target,
-                                chunk_rows=_chunk_rows(args, estimator))
+    parts = read_labelled_parts(args.data, meta, target=args.target,
+                                chunk_rows=_chunk_rows(args, estimator),
+                                **read_options(args, meta))
     running = RunningEvaluation(args.level)
     sample = RowSample(REPORT_ROWS)
     for X, y in _counted(parts, args.data):

@@ -5,7 +5,10 @@ and MC-dropout experiments: one folder per data set holding `data.txt`
 (whitespace-separated numbers), `index_features.txt`, `index_target.txt`,
 `index_train_K.txt` / `index_test_K.txt` and the protocol files `n_splits.txt`,
 `n_hidden.txt` and `n_epochs.txt`. Nothing is ever downloaded: point
-`load_uci` at a copy of that folder with `data_dir=` or `TFBNN_UCI_DIR`.
+`load_uci` at a copy of that folder with `data_dir=` or `TFBNN_UCI_DIR`, or keep
+one where it looks by itself (`search_path`): the user cache, or
+`../shared/data/uci` from the current folder or from the tfbnn source folder
+(where the project's Makefile points `TFBNN_UCI_DIR`).
 
 #### References
 
@@ -40,25 +43,77 @@ UCI_DATASETS = (
 
 ENV_VAR = "TFBNN_UCI_DIR"
 
+SEARCH_RULE = ("tfbnn/uci in the user cache ($XDG_CACHE_HOME or ~/.cache), then "
+               "../shared/data/uci from the current folder, then from the tfbnn source folder")
+"""`search_path` in words, for help texts."""
+
+
+def search_path() -> list[Path]:
+    """Where `load_uci` looks when given no `data_dir` and `$TFBNN_UCI_DIR` is not set.
+
+    In order: `tfbnn/uci` in the user cache folder (`$XDG_CACHE_HOME`, falling
+    back to `~/.cache`); `../shared/data/uci` from the current folder; and, when
+    tfbnn runs from its source folder (the one with `pyproject.toml`),
+    `../shared/data/uci` from there, where the project's Makefile points
+    `$TFBNN_UCI_DIR`. The first that exists is used.
+    """
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+    places = [cache / "tfbnn" / "uci", Path.cwd().parent / "shared" / "data" / "uci"]
+    source = Path(__file__).resolve().parents[2]
+    if (source / "pyproject.toml").is_file():
+        places.append(source.parent / "shared" / "data" / "uci")
+    return list(dict.fromkeys(places))
+
 
 def default_data_dir() -> Path:
     """Returns where `load_uci` looks when no `data_dir` is given.
 
-    `$TFBNN_UCI_DIR` if set, else `tfbnn/uci` in the user cache directory
-    (`$XDG_CACHE_HOME`, falling back to `~/.cache`). The folder is not created
-    and nothing is downloaded into it.
+    `$TFBNN_UCI_DIR` if set, else the first folder of `search_path()` that
+    exists (the user cache folder if none does). No folder is created and
+    nothing is downloaded into it.
     """
-    return _resolve_data_dir(None)[0]
+    root, _ = _resolve_data_dir(None)
+    return search_path()[0] if root is None else root
 
 
-def _resolve_data_dir(data_dir) -> tuple[Path, str]:
-    """Returns the data folder and a phrase saying where it came from, for errors."""
+def find_data_dir(data_dir=None) -> Path:
+    """The folder of the data set folders that `load_uci(name, data_dir)` reads.
+
+    Raises:
+        FileNotFoundError: If there is none, saying where it looked and how to
+            point at a copy.
+    """
+    return _found_data_dir(data_dir)[0]
+
+
+_HOW_TO_POINT = (
+    f"Pass data_dir= (--data-dir on the command line) or set ${ENV_VAR} to a copy of the "
+    f"folder holding the data set folders {list(UCI_DATASETS)}; tfbnn never downloads them.")
+
+
+def _found_data_dir(data_dir) -> tuple[Path, str]:
+    """`find_data_dir`, and where the folder came from, for errors."""
+    root, source = _resolve_data_dir(data_dir)
+    if root is None:
+        raise FileNotFoundError(f"UCI data folder not found: {source}. {_HOW_TO_POINT}")
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"UCI data folder {root} does not exist ({source}). {_HOW_TO_POINT}")
+    return root, source
+
+
+def _resolve_data_dir(data_dir) -> tuple[Path | None, str]:
+    """The data folder (None if the search found none) and where it came from, for errors."""
     if data_dir is not None:
-        return Path(data_dir).expanduser(), "the data_dir argument"
+        return Path(data_dir).expanduser(), "taken from the data_dir argument"
     if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "tfbnn" / "uci", "the default cache folder"
+        return Path(os.environ[ENV_VAR]).expanduser(), f"taken from ${ENV_VAR}"
+    places = search_path()
+    searched = ", ".join(map(str, places))
+    found = next((place for place in places if place.is_dir()), None)
+    if found is None:
+        return None, f"none of {searched} exists"
+    return found, f"the first that exists of {searched}"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -116,7 +171,8 @@ def load_uci(name: str, data_dir=None) -> UCIDataset:
     Args:
         name: One of `UCI_DATASETS`.
         data_dir: Folder holding one sub-folder per data set. Defaults to
-            `default_data_dir()` (`$TFBNN_UCI_DIR`, else the user cache).
+            `default_data_dir()` (`$TFBNN_UCI_DIR`, else the first folder of
+            `search_path()` that exists).
 
     Returns:
         A `UCIDataset`.
@@ -124,18 +180,16 @@ def load_uci(name: str, data_dir=None) -> UCIDataset:
     Raises:
         ValueError: For an unknown `name`, malformed numbers (naming file and
             line), indices out of range, or train and test splits that overlap.
-        FileNotFoundError: If the data set folder or one of its files is missing.
+        FileNotFoundError: If the data folder, the data set's folder or one of its
+            files is missing (saying where it looked).
     """
     check_option("name", name, UCI_DATASETS)
-    root, source = _resolve_data_dir(data_dir)
+    root, source = _found_data_dir(data_dir)
     folder = root / name
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"UCI data set {name!r} not found: {folder} is not a folder "
-            f"(searched {root}, taken from {source}). Pass data_dir= or set ${ENV_VAR} "
-            f"to a folder holding the data set folders {list(UCI_DATASETS)}; "
-            "tfbnn never downloads them."
-        )
+            f"UCI data set {name!r} not found: {folder} is not a folder (data folder "
+            f"{source}). {_HOW_TO_POINT}")
     data = _read_numbers(folder / "data.txt")
     features, target = _read_columns(folder, n_columns=data.shape[1])
     n_splits = _read_count(folder / "n_splits.txt")

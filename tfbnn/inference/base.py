@@ -38,6 +38,10 @@ class FitSettings:
     config dict or a Keras optimizer instance. `learning_rate` is the step size of
     None or a named optimizer; a config or an instance brings its own rate (or
     schedule).
+
+    `network` is None (the MLP of `hidden_units` and `activation`) or the user's
+    function `(input_shape, n_outputs) -> keras.Model`; `tfbnn.models.network`
+    builds either.
     """
 
     hidden_units: tuple[int, ...] = (50,)
@@ -51,6 +55,7 @@ class FitSettings:
     patience: int | None = None
     seed: int | None = None
     verbose: int = 0
+    network: object = None
 
     def optimizer_options(self) -> dict:
         """`optimizer` and `learning_rate` as `tfbnn.train` (and `tfbnn.optimizers.get`)

@@ -33,7 +33,10 @@ class DeepEnsemble(Inference):
 
     All members are trained together by `tfbnn.training.train` as one vectorised
     program (batched matrix products over the member axis), cut into one group per
-    CPU core run side by side. Each member is a maximum-likelihood fit (no weight decay), as
+    CPU core run side by side. Members of an estimator's `network=` with
+    convolutions run one after another inside that program (a convolution with
+    per-member kernels has no vectorised form), and may not hold batch
+    normalisation, whose moving statistics the shared program cannot update. Each member is a maximum-likelihood fit (no weight decay), as
     in the paper [1]; members differ in their initial weights (the `mlp` seed,
     `SEED_STRIDE` apart) and in the order they see the data. With
     the estimator's `validation_fraction` and `patience`, each member stops early on
@@ -52,9 +55,10 @@ class DeepEnsemble(Inference):
     Adversarial training, the paper's option, is on by default: every step also
     fits the fast-gradient-sign inputs `x + epsilon_j sign(d nll / d x)` [2], with
     `epsilon_j = adversarial_epsilon` times input feature j's range in the training
-    data (the paper's 0.01). It smooths the members' predictive distributions, and
-    costs about three gradient evaluations per step instead of one. `None` turns
-    it off.
+    data (the paper's 0.01; in inputs of higher rank, feature j is entry j of
+    the last axis, e.g. an image channel). It smooths the members' predictive
+    distributions, and costs about three gradient evaluations per step instead of
+    one. `None` turns it off.
 
     #### Mathematical details
 
@@ -107,12 +111,13 @@ class DeepEnsemble(Inference):
         check_likelihood(likelihood)
         x_train, y_train, validation = validation_split(x, y, settings)
         members = [
-            network(x.shape[1], y.shape[1], likelihood, settings, seed=s, name="ensemble_member")
+            network(x.shape[1:], y.shape[1], likelihood, settings, seed=s, name="ensemble_member")
             for s in member_seeds(settings.seed, self.n_members)
         ]
         epsilon = None
         if self.adversarial_epsilon is not None:
-            epsilon = self.adversarial_epsilon * np.ptp(x_train, axis=0)
+            epsilon = self.adversarial_epsilon * np.ptp(
+                x_train.reshape(-1, x_train.shape[-1]), axis=0)
         history = train(members, likelihood, x_train, y_train, validation_data=validation,
                         patience=settings.patience, adversarial_epsilon=epsilon,
                         threads=self.threads,

@@ -44,6 +44,7 @@ from tfbnn.inference.mcmc import (
     LogPosterior,
     SampledPosterior,
     cached_runner,
+    check_full_batch_size,
     check_gamma_prior,
 )
 from tfbnn.optimizers import FlatOptimizer, program_key
@@ -243,6 +244,13 @@ class HamiltonianMonteCarlo(SampledPosterior):
 
     The estimator's `epochs`, `batch_size` and `learning_rate` are not used.
 
+    Networks of more than `max_weights` weights are refused before any work:
+    every leapfrog step is a gradient over the whole data set, up to
+    `2**max_tree_depth` of them per draw, and NUTS mixes slowly in many
+    dimensions. Such a network (a convolutional `network=`, a wide MLP) is
+    better served by "sgmcmc" (minibatch gradients), "laplace" (last layer) or
+    "ensemble".
+
     Args:
         kernel: "nuts" (No-U-Turn sampler, default) or "hmc" (fixed
             `num_leapfrog_steps`).
@@ -262,6 +270,8 @@ class HamiltonianMonteCarlo(SampledPosterior):
         map_steps: Adam steps of the MAP initialisation.
         noise_precision_prior: `(concentration, rate)` of the Gamma prior on the
             noise precision `1 / sigma**2`, standardised units.
+        max_weights: the largest network (weight count) sampled; 10,000 by default,
+            about a tfbnn MLP of 100 hidden units on 100 features.
         threads: the number of chain groups run side by side ("auto": the fewest
             equal groups that keep every CPU core busy). The draws depend on the
             grouping (each group adapts its own step size and has its own random
@@ -280,7 +290,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
                  step_size: float = 0.01, max_tree_depth: int = 10,
                  num_leapfrog_steps: int = 16, mass_matrix: str = "diag", init: str = "map",
                  map_steps: int = 1000, noise_precision_prior=(3.0, 1.0),
-                 threads="auto", jit_compile: bool = True):
+                 max_weights: int = 10_000, threads="auto", jit_compile: bool = True):
         super().__init__()
         self.kernel = check_option("kernel", kernel, KERNELS)
         self.n_chains = check_int("n_chains", n_chains, 1)
@@ -295,6 +305,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
         self.init = check_option("init", init, INITS)
         self.map_steps = check_int("map_steps", map_steps, 0)
         self.noise_precision_prior = check_gamma_prior(noise_precision_prior)
+        self.max_weights = check_int("max_weights", max_weights, 1)
         resolve_threads(threads, self.n_chains)  # validates
         self.threads = threads
         self.jit_compile = bool(jit_compile)
@@ -309,12 +320,14 @@ class HamiltonianMonteCarlo(SampledPosterior):
             "num_leapfrog_steps": self.num_leapfrog_steps, "mass_matrix": self.mass_matrix,
             "init": self.init,
             "map_steps": self.map_steps, "noise_precision_prior": list(self.noise_precision_prior),
-            "threads": self.threads,
+            "max_weights": self.max_weights, "threads": self.threads,
         }
 
     def fit(self, x, y, likelihood, settings: FitSettings):
-        model = models.network(x.shape[1], y.shape[1], likelihood, settings,
+        model = models.network(x.shape[1:], y.shape[1], likelihood, settings,
                                seed=settings.seed, name="hmc_mlp")
+        check_full_batch_size(FunctionalModel(model).size, self.max_weights, len(x),
+                              2**self.max_tree_depth)
         log_posterior = LogPosterior(model, likelihood, settings.prior, self.noise_precision_prior)
         options = (self.kernel, self.max_tree_depth, self.num_leapfrog_steps, self.jit_compile)
         runner = cached_runner("hmc_chains", log_posterior, options,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from tfbnn import models
+from tfbnn.convert.dropout import dropout_layers, with_mc_dropout
 from tfbnn.inference.base import INFERENCE, FitSettings, check_likelihood
 from tfbnn.inference.stochastic import StochasticNetworkInference
 from tfbnn.layers.dropout import MCDropout
@@ -32,6 +34,19 @@ def dropout_mlp(n_features: int, likelihood, n_targets: int, *, hidden_units=(50
     return keras.Sequential(layers, name="mc_dropout_mlp")
 
 
+def network_dropout_rate(network) -> float:
+    """The largest dropout rate of a user's network; a ValueError if it has no dropout
+    layer (MC dropout would have nothing to sample)."""
+    layers = dropout_layers(network)
+    if not layers:
+        raise ValueError(
+            "inference='mc_dropout' samples the network's dropout masks, and this network "
+            "has no Dropout layer: add keras.layers.Dropout where units should be dropped "
+            "(e.g. before each Dense layer), or choose another inference ('vi', "
+            "'ensemble', 'swag', 'laplace')")
+    return max(layer.rate for layer in layers)
+
+
 @INFERENCE.register("mc_dropout")
 class MCDropoutInference(StochasticNetworkInference):
     """Dropout training read as variational inference; dropout stays on to predict.
@@ -58,6 +73,13 @@ class MCDropoutInference(StochasticNetworkInference):
     (`likelihood=Gaussian(scale=1 / sqrt(tau))`, in the target's units). The same
     decay serves every tfbnn likelihood (Student-t, heteroscedastic, Poisson,
     Bernoulli, Categorical) as the KL term of the same approximate posterior.
+
+    With an estimator's own `network=fn`, the network's own Dropout layers are
+    sampled: each `keras.layers.Dropout` becomes an `MCDropout` of the same rate
+    (`dropout_rate` and `input_dropout` shape tfbnn's MLP only), and every weight
+    gets the decay above with the network's dropout rate as `p` (the largest rate,
+    if they differ; biases, normalisation scales and offsets without `p`). A
+    network without Dropout is refused.
 
     Args:
         dropout_rate: probability of dropping a unit, in (0, 1). The paper's UCI grid
@@ -94,17 +116,24 @@ class MCDropoutInference(StochasticNetworkInference):
             "jit_compile": self.jit_compile,
         }
 
-    def weight_decay(self, n_train: int) -> tuple[float, float]:
-        """`(kernel, bias)` L2 coefficients for `n_train` examples (see the class docs)."""
+    def weight_decay(self, n_train: int, rate: float | None = None) -> tuple[float, float]:
+        """`(kernel, bias)` L2 coefficients for `n_train` examples and the dropout `rate`
+        (default `dropout_rate`); see the class docs."""
+        rate = self.dropout_rate if rate is None else rate
         bias = self.length_scale**2 / (2.0 * n_train)
-        return (1.0 - self.dropout_rate) * bias, bias
+        return (1.0 - rate) * bias, bias
 
-    def build_network(self, n_features, n_targets, likelihood, settings: FitSettings,
+    def build_network(self, input_shape, n_targets, likelihood, settings: FitSettings,
                       n_train: int):
         check_likelihood(likelihood)
+        if settings.network is not None:
+            network = models.network(input_shape, n_targets, likelihood, settings,
+                                     seed=settings.seed, name="mc_dropout_network")
+            decay = self.weight_decay(n_train, network_dropout_rate(network))
+            return with_mc_dropout(network, seed=settings.seed, weight_decay=decay)
         kernel_decay, bias_decay = self.weight_decay(n_train)
         return dropout_mlp(
-            n_features, likelihood, n_targets,
+            models.mlp_width(input_shape), likelihood, n_targets,
             hidden_units=settings.hidden_units,
             activation=settings.activation,
             rate=self.dropout_rate,

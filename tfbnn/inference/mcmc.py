@@ -66,6 +66,21 @@ def check_gamma_prior(value) -> tuple[float, float]:
         ) from None
 
 
+def check_full_batch_size(n_weights: int, max_weights: int, n_rows: int,
+                          max_gradients: int) -> None:
+    """Refuses full-batch sampling of more than `max_weights` weights, saying why (each
+    step a gradient over all `n_rows` rows, up to `max_gradients` per draw) and what
+    to use instead."""
+    if n_weights <= max_weights:
+        return
+    raise ValueError(
+        f"inference='hmc' samples all {n_weights} weights of this network, more than "
+        f"max_weights={max_weights}: every leapfrog step is a gradient over all {n_rows} "
+        f"rows, up to {max_gradients} of them per draw, and NUTS mixes slowly in so many "
+        "dimensions. Use inference='sgmcmc' (minibatch gradients), 'laplace' (last "
+        "layer) or 'ensemble'; or raise max_weights in inference_options if you mean it")
+
+
 class LogPosterior:
     """Unnormalised log posterior of a deterministic network's flat parameter vector.
 
@@ -147,7 +162,9 @@ class LogPosterior:
         for variable in self.functional.model.trainable_variables:
             value = np.broadcast_to(np.asarray(variable), (n, *variable.shape))
             if len(variable.shape) >= 2:
-                limit = math.sqrt(6.0 / (variable.shape[-2] + variable.shape[-1]))
+                # Keras' Glorot fans: a convolution kernel's receptive field counts too.
+                field = math.prod(variable.shape[:-2])
+                limit = math.sqrt(6.0 / (field * (variable.shape[-2] + variable.shape[-1])))
                 value = rng.uniform(-limit, limit, value.shape)
             parts.append(np.reshape(value, (n, -1)))
         return np.concatenate(parts, axis=1).astype(np.float32)

@@ -266,7 +266,7 @@ class StochasticGradientMCMC(SampledPosterior):
         return rates.astype(np.float32), noisy.astype(np.float32), keep.astype(np.int32)
 
     def fit(self, x, y, likelihood, settings: FitSettings):
-        model = models.network(x.shape[1], y.shape[1], likelihood, settings,
+        model = models.network(x.shape[1:], y.shape[1], likelihood, settings,
                                seed=settings.seed, name="sgmcmc_mlp")
         log_posterior = LogPosterior(model, likelihood, settings.prior, self.noise_precision_prior)
         key = (self.sampler, self.preconditioner, self.jit_compile,

@@ -27,7 +27,8 @@ from tfbnn.training import train
 
 
 class StochasticNetworkInference(Inference):
-    """Base class: override `build_network(n_features, n_targets, likelihood, settings, n_train)`.
+    """Base class: override `build_network(input_shape, n_targets, likelihood, settings, n_train)`,
+    `input_shape` being one example's shape (`x.shape[1:]`).
 
     Subclasses set `jit_compile` in their constructor.
     """
@@ -35,13 +36,13 @@ class StochasticNetworkInference(Inference):
     model = None
     likelihood = None
 
-    def build_network(self, n_features, n_targets, likelihood, settings: FitSettings,
+    def build_network(self, input_shape, n_targets, likelihood, settings: FitSettings,
                       n_train: int) -> keras.Model:
         raise NotImplementedError
 
     def fit(self, x, y, likelihood, settings: FitSettings):
         x_train, y_train, validation = validation_split(x, y, settings)
-        model = self.build_network(x.shape[1], y.shape[1], likelihood, settings, len(x_train))
+        model = self.build_network(x.shape[1:], y.shape[1], likelihood, settings, len(x_train))
         history = train(model, likelihood, x_train, y_train, validation_data=validation,
                         patience=settings.patience, **train_options(settings, self.jit_compile))
         self.model, self.likelihood = model, likelihood

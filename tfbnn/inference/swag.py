@@ -115,8 +115,11 @@ class SWAG(Inference):
     the optimizer's state afresh; raise `swag_learning_rate` for a wider Gaussian
     around each network. There is no
     weight decay (maximum-likelihood iterates). The batch-norm refresh of the
-    paper does not apply (no batch normalisation). Early stopping (the estimator's
-    `patience`) applies to the burn-in, per model. Every tfbnn likelihood works.
+    paper is not done: with an estimator's `network=` holding batch normalisation
+    (only with `n_models=1`: members trained together cannot update it), every
+    draw uses the moving statistics of the trained network. Early stopping (the
+    estimator's `patience`) applies to the burn-in, per model. Every tfbnn
+    likelihood works.
 
     Args:
         swag_epochs: epochs over which iterates are collected (one per epoch), >= 2.
@@ -169,7 +172,7 @@ class SWAG(Inference):
     def fit(self, x, y, likelihood, settings: FitSettings):
         check_likelihood(likelihood)
         x_train, y_train, validation = validation_split(x, y, settings)
-        models = [network(x.shape[1], y.shape[1], likelihood, settings, seed=s, name="swag_mlp")
+        models = [network(x.shape[1:], y.shape[1], likelihood, settings, seed=s, name="swag_mlp")
                   for s in member_seeds(settings.seed, self.n_models)]
         # One model trains alone; several as one vectorised program.
         target = models if self.n_models > 1 else models[0]

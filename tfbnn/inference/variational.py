@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tfbnn import models
+from tfbnn.convert import CONVERSIONS, bayesianize
 from tfbnn.inference.base import INFERENCE, FitSettings
 from tfbnn.inference.stochastic import StochasticNetworkInference
 from tfbnn.validation import check_option, check_positive
@@ -21,10 +22,16 @@ class VariationalInference(StochasticNetworkInference):
     variational layers' gradient estimator [1, 2, 3]. Prediction draws `S` weight
     samples in one vectorised call.
 
+    With an estimator's own `network=fn`, the network `fn` builds is converted by
+    `tfbnn.bayesianize`: its dense (and convolutional, recurrent) layers become
+    variational layers of the chosen estimator, initialised at the network's
+    initial weights, and its other layers stay as they are.
+
     Args:
         estimator: gradient estimator of the variational layers, one of
-            "local_reparameterization" (default: lowest variance for dense layers),
-            "flipout", "reparameterization".
+            "local_reparameterization" (default: lowest variance for dense layers;
+            other layers of a `network=` use "flipout"), "flipout",
+            "reparameterization".
         posterior_scale_init: initial posterior standard deviation of every weight.
         jit_compile: train with XLA.
 
@@ -58,10 +65,17 @@ class VariationalInference(StochasticNetworkInference):
             "jit_compile": self.jit_compile,
         }
 
-    def build_network(self, n_features, n_targets, likelihood, settings: FitSettings,
+    def build_network(self, input_shape, n_targets, likelihood, settings: FitSettings,
                       n_train: int):
+        if settings.network is not None:
+            network = models.network(input_shape, n_targets, likelihood, settings,
+                                     seed=settings.seed, name="vi_network")
+            return bayesianize(network, estimator=self.layer_estimators(), prior=settings.prior,
+                               kl_weight=1.0 / n_train,
+                               posterior_scale_init=self.posterior_scale_init,
+                               seed=settings.seed)
         return models.bayesian_mlp(
-            n_features,
+            models.mlp_width(input_shape),
             likelihood,
             n_targets,
             hidden_units=settings.hidden_units,
@@ -72,3 +86,9 @@ class VariationalInference(StochasticNetworkInference):
             posterior_scale_init=self.posterior_scale_init,
             seed=settings.seed,
         )
+
+    def layer_estimators(self) -> dict[str, str]:
+        """The estimator of each convertible Keras layer class: `estimator` where the
+        class has it, else flipout (local reparameterization is for dense layers)."""
+        return {cls.__name__: self.estimator if self.estimator in row else "flipout"
+                for cls, row in CONVERSIONS.items()}

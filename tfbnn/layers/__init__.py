@@ -2,14 +2,19 @@
 
 from tfbnn.layers.dropout import MCDropout
 from tfbnn.layers.heads import LearnedScale
+from tfbnn.layers.posterior import VariationalLayer, set_kl_weight, variational_layers
+from tfbnn.layers.recurrent import (
+    GRUFlipout,
+    GRUReparameterization,
+    LSTMFlipout,
+    LSTMReparameterization,
+)
 from tfbnn.layers.sampling import sample_outputs, weight_samples
 from tfbnn.layers.variational import (
     DenseFlipout,
     DenseLocalReparameterization,
     DenseReparameterization,
     DenseVariational,
-    set_kl_weight,
-    variational_layers,
 )
 
 __all__ = [
@@ -17,8 +22,13 @@ __all__ = [
     "DenseLocalReparameterization",
     "DenseReparameterization",
     "DenseVariational",
+    "GRUFlipout",
+    "GRUReparameterization",
+    "LSTMFlipout",
+    "LSTMReparameterization",
     "LearnedScale",
     "MCDropout",
+    "VariationalLayer",
     "sample_outputs",
     "set_kl_weight",
     "variational_layers",

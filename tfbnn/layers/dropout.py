@@ -10,8 +10,9 @@
 
 Each forward pass drops a fresh set of units, so repeated calls are draws from the
 approximate posterior over networks. Under `tfbnn.layers.weight_samples(S)` the
-layer draws one mask per sample block (shape `(S, 1, units)`), so the `S` blocks of
-a tiled batch are `S` coherent function draws, like the variational layers' weight
+layer draws one mask per sample block (shape `(S, 1, units)`, or `(S, 1, ...)` over
+all the feature axes of, e.g., a conv net's feature maps), so the `S` blocks of a
+tiled batch are `S` coherent function draws, like the variational layers' weight
 samples.
 """
 
@@ -64,7 +65,7 @@ class MCDropout(keras.layers.Layer):
             return inputs * self._mask(tf.shape(inputs), inputs.dtype)
         # One mask per sample block, shared by its rows: a coherent function draw.
         x = split_samples(inputs, n_samples)
-        shape = tf.concat([[n_samples], tf.ones([tf.rank(x) - 2], tf.int32), tf.shape(x)[-1:]], 0)
+        shape = tf.concat([[n_samples, 1], tf.shape(x)[2:]], 0)
         return merge_samples(x * self._mask(shape, inputs.dtype))
 
     def _mask(self, shape, dtype):

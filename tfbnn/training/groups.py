@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfbnn.convert.rebuild import walk_layers
 from tfbnn.functional import FunctionalModel
 from tfbnn.parallel import partition, resolve_threads, run_concurrently
 from tfbnn.training.runner import runner_for
@@ -59,6 +60,8 @@ class GroupedRun:
 
     def __init__(self, models, stacked: bool, likelihood, batch_size: int, optimizer, *,
                  threads="auto", jit_compile: bool = True, adversarial: bool = False):
+        if stacked:
+            check_member_state(models[0])
         self.params = ParamsSync(models, stacked)
         self.n_models = len(models) if stacked else None
         self.groups = [slice(None)] if not stacked else partition(
@@ -132,6 +135,20 @@ class GroupedRun:
     def restore_initial(self):
         """Gives the Keras model(s) back the weights they had before training."""
         self.params.restore_initial()
+
+
+def check_member_state(model) -> None:
+    """Refuses ensemble members with batch normalisation: members train as one vectorised
+    program whose non-trainable state is shared and not updated, so their moving
+    statistics would stay at their initial values."""
+    found = [layer.name for layer in walk_layers(model)
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    if found:
+        raise ValueError(
+            f"Ensemble members with BatchNormalization ({found}) cannot be trained together: "
+            "their moving statistics are not updated when members train as one vectorised "
+            "program. Use keras.layers.LayerNormalization or GroupNormalization, or train "
+            "the members one at a time")
 
 
 def pad_rows(values, size, axis=0):

@@ -57,7 +57,9 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
             list of models of one architecture: an ensemble, trained together by
             vectorised programs (see `threads`), each member with its own data order.
         likelihood: a `tfbnn.likelihoods.Likelihood`.
-        x, y: in-memory training arrays (float32 inputs; targets as the likelihood wants).
+        x, y: in-memory training arrays (float32 inputs of any rank, `(n, features)`,
+            `(n, height, width, channels)`, `(n, steps, features)`, ...; targets as
+            the likelihood wants).
         epochs: passes over the data.
         batch_size: minibatch size.
         learning_rate: the optimizer's constant step size. None keeps the
@@ -86,9 +88,10 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
         jit_compile: compile the epochs with XLA.
         epoch_hook: optional `f(epoch, theta)` called after every epoch with the
             flat parameters (`(M, P)` for an ensemble), e.g. to collect SWAG moments.
-        adversarial_epsilon: None, or the fast-gradient-sign step (a number, or one
-            per input feature): every step then also fits `x + epsilon * sign(d
-            nll / d x)`, and costs about three times as much.
+        adversarial_epsilon: None, or the fast-gradient-sign step (a number, or an
+            array that broadcasts to one example's shape `x.shape[1:]`, e.g. one per
+            input feature): every step then also fits `x + epsilon * sign(d nll /
+            d x)`, and costs about three times as much.
         threads: an ensemble's members are cut into this many groups, each trained
             by its own compiled program on its own thread, side by side ("auto": one
             per CPU core). Members are independent, so the grouping changes the
@@ -107,7 +110,7 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
     x, y, validation_data = _as_tensors(x, y, validation_data)
     members = list(model) if isinstance(model, list | tuple) else None
     batch_size = min(int(batch_size), int(x.shape[0]))
-    epsilon = adversarial_step(adversarial_epsilon, int(x.shape[-1]))
+    epsilon = adversarial_step(adversarial_epsilon, tuple(x.shape[1:]))
     n_rows = int(x.shape[0])
     steps = -(-n_rows // batch_size)
     monitor = Monitor(members[0] if members else model, members is not None, epochs, steps,
@@ -185,18 +188,25 @@ class _DataOrders:
             self.next(1)
 
 
-def adversarial_step(value, n_features: int) -> tf.Tensor:
-    """`adversarial_epsilon` as a `(n_features,)` tensor (zeros when None)."""
+def adversarial_step(value, example_shape) -> tf.Tensor:
+    """`adversarial_epsilon` as a tensor of one example's shape (zeros when None).
+
+    `example_shape` is `x.shape[1:]`; an int `n` stands for `(n,)`, rows of `n` features.
+    """
+    shape = (int(example_shape),) if isinstance(example_shape, int) else tuple(example_shape)
     if value is None:
-        return tf.zeros([n_features], tf.float32)
+        return tf.zeros(shape, tf.float32)
     epsilon = np.asarray(value, np.float64)
-    if epsilon.ndim > 1 or (epsilon.ndim == 1 and epsilon.size != n_features) or not (
-            np.all(np.isfinite(epsilon)) and np.all(epsilon >= 0)):
+    try:
+        epsilon = np.broadcast_to(epsilon, shape) if epsilon.ndim <= len(shape) else None
+    except ValueError:
+        epsilon = None
+    if epsilon is None or not (np.all(np.isfinite(epsilon)) and np.all(epsilon >= 0)):
         raise ValueError(
             "adversarial_epsilon must be a non-negative number or one per input feature "
-            f"({n_features}), got {value!r}"
+            f"(an array that broadcasts to one example's shape {shape}), got {value!r}"
         )
-    return tf.constant(np.broadcast_to(epsilon, (n_features,)), tf.float32)
+    return tf.constant(epsilon, tf.float32)
 
 
 def epochs_per_call(steps_per_epoch: int, target_steps: int = 1000) -> int:

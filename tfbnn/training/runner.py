@@ -9,10 +9,12 @@ tensors and the network as one flat parameter vector (`FunctionalModel`).
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 from tfbnn import compiled, optimizers
-from tfbnn.functional import FunctionalModel, architecture_key
+from tfbnn.functional import FunctionalModel, architecture_key, map_members
 
 
 class EpochRunner:
@@ -29,8 +31,8 @@ class EpochRunner:
     ensemble) with their own data order, trained by one vectorised program.
 
     With `adversarial`, every step also fits the fast-gradient-sign inputs
-    `x + epsilon * sign(d loss / d x)` [1], `epsilon` a per-feature tensor given
-    at run time, as deep ensembles do [2].
+    `x + epsilon * sign(d loss / d x)` [1], `epsilon` a tensor of one example's
+    shape given at run time, as deep ensembles do [2].
 
     Args:
         model: a built Keras model; its architecture defines the program.
@@ -69,7 +71,11 @@ class EpochRunner:
             optimizer, (*self.record_shape, self.functional.size))
         # No `reduce_retracing` here: the chunk length must stay a static shape (XLA
         # sizes the per-epoch record with it); `train` keeps it fixed per data size.
-        self.run_epochs = tf.function(self._epochs, jit_compile=jit_compile)
+        # A partial, not the bound method: TensorFlow's retracing warning counts the
+        # traces of one code object, so every runner's first trace (each a new program)
+        # would add up to "5 out of the last 5 calls triggered retracing".
+        self.run_epochs = tf.function(functools.partial(EpochRunner._epochs, self),
+                                      jit_compile=jit_compile)
         self.val_nll = tf.function(self._val_nll, jit_compile=jit_compile, reduce_retracing=True)
 
     def initial_state(self, optimizer=None) -> list[tf.Tensor]:
@@ -84,9 +90,9 @@ class EpochRunner:
             params, kl = self.functional.map(theta, xb), tf.zeros((), theta.dtype)
         else:
             # Their (shared) random state is not advanced.
-            params, kl = tf.vectorized_map(
-                lambda a: self.functional(a[0], state, a[1], training=True)[::2], (theta, xb)
-            )
+            params, kl = map_members(
+                lambda a: tuple(self.functional(a[0], state, a[1], training=True)[::2]),
+                (theta, xb))
         return -tf.reduce_mean(self.likelihood.log_prob(yb, params), axis=-1), kl, state
 
     def adversarial_inputs(self, theta, state, xb, yb, epsilon):

@@ -21,8 +21,14 @@ The pieces, each usable on its own:
   matrices, accumulated from row blocks, and their posterior algebra;
 * `evidence`: the Laplace marginal likelihood, MacKay's prior-precision and noise
   updates, and the exact last-layer MAP refit;
-* `network`: the MLP's Bayesian layers, their inputs and output Jacobians;
-* `method`: `LaplaceInference`, registered as "laplace".
+* `network`: the network's Bayesian layers (the last Dense layer of any Keras
+  model, or every layer of an MLP), their inputs and output Jacobians;
+* `rows`: training rows block by block, from arrays or a `tf.data.Dataset`;
+* `posterior`: `LaplacePosterior`, all of the above around a trained network;
+* `method`: `LaplaceInference`, registered as "laplace", which trains the MLP first.
+
+`tfbnn.posthoc.LastLayerLaplace` puts the same `LaplacePosterior` on a network a
+user trained (a conv net, anything whose last layer is Dense).
 
 #### Mathematical details
 
@@ -51,7 +57,7 @@ Daxberger, E., Kristiadi, A., Immer, A., Eschenhagen, R., Bauer, M. & Hennig, P.
 (2021). Laplace Redux - effortless Bayesian deep learning. *NeurIPS*.
 """
 
-from tfbnn.inference.laplace.method import POSTERIOR_FILE, LaplaceInference
+from tfbnn.inference.laplace.method import LaplaceInference
 from tfbnn.inference.laplace.options import (
     HessianStructure,
     PredType,
@@ -59,11 +65,13 @@ from tfbnn.inference.laplace.options import (
     SigmaNoiseMethod,
     SubsetOfWeights,
 )
+from tfbnn.inference.laplace.posterior import POSTERIOR_FILE, LaplacePosterior
 
 __all__ = [
     "POSTERIOR_FILE",
     "HessianStructure",
     "LaplaceInference",
+    "LaplacePosterior",
     "PredType",
     "PriorPrecisionMethod",
     "SigmaNoiseMethod",

@@ -140,10 +140,12 @@ class NoiseEvidence:
     The noise is a hyperparameter of the whole network: every trained weight has
     helped to shrink the residuals, so the well-determined weights `gamma` are counted
     over all of them, with the full GGN at unit noise (eigenvalues `eigenvalues`) and
-    its own precision `alpha`, whichever weights are Bayesian.
+    its own precision `alpha`, whichever weights are Bayesian. For a network that is
+    not an MLP (a conv net in front of the last layer) they are counted over the last
+    layer's weights, the only ones whose Jacobian is at hand.
 
     Attributes:
-        eigenvalues: of `J^T J` over every dense weight.
+        eigenvalues: of `J^T J` over every dense weight (the last layer's, if not an MLP).
         hidden_sq_norm: `||theta||^2` of the weights outside the last layer.
         alpha: the network's prior precision (tuned when `tune`).
         tune: whether `alpha` moves with the noise.
@@ -158,13 +160,14 @@ class NoiseEvidence:
     scale: np.ndarray
     floor: float
 
-    def update(self, w, residual) -> bool:
+    def update(self, w, residual_sq_norm: float, n_data: int) -> bool:
         """Moves the noise (and `alpha`) to the evidence maximiser at the last layer's
-        weights `w` and `residual`s; returns whether the noise settled."""
+        weights `w`, whose `n_data` residuals have the squared norm `residual_sq_norm`;
+        returns whether the noise settled."""
         old = float(self.scale[0]) ** 2
         self.alpha, variance = tune_noise_variance(
             self.eigenvalues, self.hidden_sq_norm + float(np.sum(w**2)),
-            float(np.sum(residual**2)), len(residual), self.alpha, old, tune_prior=self.tune)
+            float(residual_sq_norm), int(n_data), self.alpha, old, tune_prior=self.tune)
         least = self.floor + 1e-6 * (self.floor or 1.0)
         self.scale = np.full(self.scale.size, max(math.sqrt(variance), least))
         return _settled(float(self.scale[0]) ** 2, old)
@@ -244,7 +247,7 @@ def refit_last_layer(glm: LastLayerGLM, w, alpha: float, scale=None, *, tune: bo
         f = glm.phi @ w
         settled = True
         if noise is not None:
-            settled = noise.update(w, glm.y - f)
+            settled = noise.update(w, float(np.sum((glm.y - f) ** 2)), len(f))
             scale = noise.scale
             if network_alpha:
                 settled, alpha = settled and _settled(noise.alpha, alpha), noise.alpha
