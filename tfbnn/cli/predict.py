@@ -114,8 +114,8 @@ def _chunk_rows(args, estimator) -> int:
 
 
 def _counted(parts, path):
-    """`(X, y)` parts of consecutive rows, in order. tabular counts the rows of a part from
-    its start, so an error in a later part also says where that part begins."""
+    """`(X, y)` parts of consecutive rows, in order. The readers' errors count the rows of a
+    part from its start, so an error in a later part also says where that part begins."""
     start, parts = 0, iter(parts)
     while True:
         try:
@@ -163,14 +163,14 @@ def run_predict(args) -> int:
     if args.out is None:
         write(sys.stdout)
         return 0
-    written = []
+    counts = []
 
     def write_file(temp):
         with open(temp, "w", newline="", encoding="utf-8") as handle:
-            written.append(write(handle))
+            counts.append(write(handle))
 
     write_atomic(args.out, write_file)
-    print(f"Wrote {written[0]} predictions to {args.out}")
+    print(f"Wrote {counts[0]} predictions to {args.out}")
     return 0
 
 
