@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import SMALL, N
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 import tfbnn
 from tfbnn import BayesianClassifier, BayesianRegressor, NonFiniteLossError
 from tfbnn import likelihoods as L
+from tfbnn.data import DataWarning
 
 # For properties that do not depend on how training is compiled: tracing without XLA
 # is quicker for a network built once. The fixtures keep the default (XLA) path.
@@ -274,6 +275,39 @@ def test_classifier_rejects_continuous_targets_and_one_class(data):
         BayesianClassifier(**SMALL).fit(X, np.full(N, "a"))
     with pytest.raises(ValueError, match="one label column"):
         BayesianClassifier(**SMALL).fit(X, np.zeros((N, 2)))
+
+
+def test_regression_target_checks_match_the_csv_reader(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"BayesianRegressor.fit: target column 'y' holds the "
+                                         r"same value \(2.5\) in all 300 rows"):
+        BayesianRegressor(**SMALL).fit(X, np.full(N, 2.5))
+    with pytest.raises(ValueError, match=r"column 'y\[:, 1\]' holds the same value"):
+        BayesianRegressor(**SMALL).fit(X, np.column_stack([y, np.zeros(N)]))
+    # An object array is checked as numbers: infinity is refused before training.
+    with pytest.raises(ValueError, match="Input y contains infinity"):
+        BayesianRegressor(**SMALL).fit(X, np.array([np.inf, *y[1:]], dtype=object))
+
+
+@pytest.mark.parametrize("other", [1, None, 2.5])
+def test_labels_of_mixed_types_are_refused_by_name(data, other):
+    y = np.array(["cat", other] * (N // 2), dtype=object)
+    with pytest.raises(ValueError, match=r"y mixes class labels of types .*'str'.*"
+                                         r"one type"):
+        BayesianClassifier(**SMALL).fit(data[0], y)
+
+
+def test_many_classes_for_the_rows_warn_as_the_csv_reader_does(data):
+    X = data[0][:40]
+    y = np.arange(40) % 10  # 4 rows per class
+    with pytest.warns(DataWarning, match=r"y has 10 classes for 40 rows \(4.0 rows per class\)"):
+        BayesianClassifier(**NO_XLA, random_state=0).fit(X, y)
+
+
+def test_a_label_column_warns_as_scikit_learn_does(data, labels):
+    with pytest.warns(DataConversionWarning, match="A column-vector y was passed"):
+        model = BayesianClassifier(**NO_XLA, random_state=0).fit(data[0], labels[0][:, None])
+    assert model.classes_.tolist() == ["no", "yes"]
 
 
 @pytest.mark.parametrize(

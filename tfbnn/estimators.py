@@ -25,7 +25,6 @@ import math
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_consistent_length,
     check_is_fitted,
@@ -44,9 +43,14 @@ from tfbnn.calibration import (
     calibration_method,
     make_calibrator,
 )
+from tfbnn.fit_checkpoints import remove_checkpoint, with_checkpoint
 from tfbnn.models import check_hidden_units, check_network
 from tfbnn.persistence import ESTIMATORS, save_estimator
 from tfbnn.predictive import Predictive
+from tfbnn.streaming import fit_stream
+from tfbnn.streaming import partial_fit as streamed_partial_fit
+from tfbnn.targets import class_labels, regression_targets
+from tfbnn.training.stream import is_stream
 from tfbnn.validation import check_fraction, check_int, check_option, check_positive
 
 #: Likelihood names the estimators (and the command line) accept; `tfbnn.likelihoods.get`
@@ -107,6 +111,7 @@ class _BayesianNetwork(BaseEstimator):
         patience=None,
         random_state=None,
         verbose=0,
+        strategy=None,
     ):
         self.hidden_units = hidden_units
         self.activation = activation
@@ -124,6 +129,7 @@ class _BayesianNetwork(BaseEstimator):
         self.patience = patience
         self.random_state = random_state
         self.verbose = verbose
+        self.strategy = strategy
 
     # -- fitting ------------------------------------------------------------------
 
@@ -158,16 +164,32 @@ class _BayesianNetwork(BaseEstimator):
             patience=patience,
             seed=self.random_state,
             verbose=int(self.verbose),
+            strategy=self.strategy,
         )
         optimizers.get(**settings.optimizer_options())  # refuses a bad optimizer before training
         return settings
 
-    def fit(self, X, y):
+    def fit(self, X, y=None, *, checkpoint_dir=None, checkpoint_every=1):
         """Fits the posterior to `(X, y)`; returns `self`.
+
+        `X` may instead be a stream of `(x, y)` batches and `y` omitted: a
+        `tf.data.Dataset`, a function returning a fresh iterable of NumPy batches,
+        or a list of batches, for data larger than memory (see `tfbnn.streaming`).
 
         Nothing is changed on the estimator unless fitting succeeds: a failed fit
         (bad input, diverged training) leaves a previously fitted model intact.
+
+        Args:
+            X, y: the training data.
+            checkpoint_dir: None, or a folder to checkpoint training in. The same
+                call again after a kill resumes there, and ends as an uninterrupted
+                fit would (given a `random_state`); see `tfbnn.fit_checkpoints`.
+            checkpoint_every: epochs between checkpoints.
         """
+        if is_stream(X):
+            if checkpoint_dir is not None:
+                raise ValueError("checkpoint_dir applies to in-memory X and y, not a stream")
+            return fit_stream(self, X, y, self._settings, self._prepare_targets)
         _check_non_numeric_columns(X)
         names = _feature_names(X)
         check_network(self.network)
@@ -178,7 +200,10 @@ class _BayesianNetwork(BaseEstimator):
         method = inference_lib.get(self.inference, self.inference_options)
         x_mean, x_scale = feature_scaling(X)
         xs = ((X - x_mean) / x_scale).astype(np.float32)
+        settings = with_checkpoint(settings, method, self.get_params(), checkpoint_dir,
+                                   checkpoint_every, (xs, state["y_model"]))
         history = method.fit(xs, state.pop("y_model"), state["likelihood_"], settings)
+        remove_checkpoint(checkpoint_dir)
         # Success: only now does the estimator take on the new state.
         self.n_features_in_ = X.shape[1]
         self.input_shape_ = tuple(X.shape[1:])
@@ -194,6 +219,18 @@ class _BayesianNetwork(BaseEstimator):
         if hasattr(self, "calibrator_"):
             del self.calibrator_  # it was fitted to the previous model's predictions
         return self
+
+    def partial_fit(self, X, y, classes=None, n_train=None):
+        """One pass over the chunk `(X, y)`, continuing from the current weights and
+        optimizer state (inference "vi" or "mc_dropout"); returns `self`.
+
+        The first call (on an unfitted estimator) fixes the standardisation from its
+        chunk and, for a classifier, needs every class label (`classes=`). The KL
+        term is scaled by `n_train`, the total training-set size, given on the first
+        call; without it, by the number of rows seen so far.
+        """
+        return streamed_partial_fit(self, X, y, classes, n_train, self._settings,
+                                    self._prepare_targets)
 
     def calibrate(self, X, y, method=None):
         """Fits a recalibration on held-out `(X, y)` and keeps it as `calibrator_`; returns `self`.
@@ -309,6 +346,10 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
         patience: early-stopping patience in epochs (needs `validation_fraction`).
         random_state: seeds initialisation, data order and prediction draws.
         verbose: 1 shows a progress bar while training.
+        strategy: None, or a `tf.distribute.Strategy` (`MirroredStrategy`,
+            `MultiWorkerMirroredStrategy`) that shares every minibatch of training
+            ('vi', 'mc_dropout', 'ensemble', 'swag', 'laplace'; the samplers refuse
+            it); `batch_size` is then the global batch. Not saved with the model.
 
     Example:
         >>> import numpy as np, tfbnn
@@ -321,6 +362,11 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
 
     #: The `calibrate` methods that apply, the default first.
     calibration_methods = REGRESSION_CALIBRATION
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y of shape (n, n_targets) fits every target
+        return tags
 
     def _resolve_likelihood(self, n_targets):
         spec = self.likelihood
@@ -339,8 +385,8 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
         return spec
 
     def _prepare_targets(self, y):
-        y2 = np.asarray(y, np.float64)
-        y2 = y2[:, None] if y2.ndim == 1 else y2
+        y = regression_targets(y, "BayesianRegressor.fit")
+        y2 = y[:, None] if y.ndim == 1 else y
         likelihood = self._resolve_likelihood(y2.shape[1])
         if likelihood.is_discrete:
             if (y2 < 0).any() or (y2 != np.round(y2)).any():
@@ -393,13 +439,7 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
     calibration_methods = CLASSIFICATION_CALIBRATION
 
     def _prepare_targets(self, y):
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"BayesianClassifier takes one label column, got y of shape {y.shape}")
-        check_classification_targets(y)
-        classes, index = np.unique(y, return_inverse=True)
+        classes, index = class_labels(y, "BayesianClassifier.fit")
         if len(classes) < 2:
             raise ValueError(f"Classification needs at least 2 classes, got only {classes.tolist()}")
         spec = self.likelihood

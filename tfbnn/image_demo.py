@@ -1,7 +1,7 @@
 """The image demo: a Bayesian conv net on scikit-learn's digits, and unseen digits.
 
-`IMAGES_DEMO` says what it does; it is also the help text of `tfbnn demo
---images`. From Python: `run_images_demo("demo_output")`.
+`tfbnn.demo.IMAGES_DEMO` says what it does; it is also the help text of
+`tfbnn demo --images`. From Python: `run_images_demo("demo_output")`.
 """
 
 from __future__ import annotations
@@ -11,23 +11,13 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 
 from tfbnn import metrics
 from tfbnn.datasets.digits import IN_DISTRIBUTION_DIGITS, digit_images
+from tfbnn.demo import IMAGES_PLOT_FILE as PLOT_FILE
 from tfbnn.estimators import BayesianClassifier
 from tfbnn.posthoc import LastLayerLaplace
-from tfbnn.report import format_table
-
-IMAGES_DEMO = (
-    "The image demo trains a small convolutional network on scikit-learn's 8x8 handwritten "
-    "digits 0-4 (offline), deterministically and as Bayesian networks (variational "
-    "inference on every layer, a last-layer Laplace approximation of the deterministic "
-    "net, and a deep ensemble), then scores held-out digits 0-4 (accuracy, expected "
-    "calibration error) and how well each tells the unseen digits 5-9 apart from the known "
-    "ones (AUROC; the Bayesian nets rank inputs by mutual information, the deterministic "
-    "one by its softmax confidence). It writes digits_uncertain.png: the unseen and known "
-    "digits the Bayesian net is least and most sure about.")
-"""What `run_images_demo` does."""
 
 METHODS = ("deterministic", "vi", "laplace", "ensemble")
 """The models the image demo compares."""
@@ -36,7 +26,6 @@ EPOCHS = {"deterministic": 40, "vi": 200, "ensemble": 40}
 """Training epochs per method (Laplace reuses the deterministic net)."""
 
 QUICK_EPOCHS = 2
-PLOT_FILE = "digits_uncertain.png"
 SEED = 0
 N_SAMPLES = 100
 
@@ -125,11 +114,17 @@ def run_images_demo(out_dir="demo_output", methods=METHODS, quick: bool = False,
         shown = "vi" if "vi" in predictives else next(iter(predictives))
         _plot_uncertain(data, *predictives[shown], shown, out_dir / PLOT_FILE)
     if verbose:
-        print(format_table([("method", "accuracy", "ECE", "OOD AUROC", "ranked by", "seconds")]
-                           + [(name, f"{r['accuracy']:.3f}", f"{r['ece']:.3f}",
-                               f"{r['ood_auroc']:.3f}", r["ood_measure"], f"{r['seconds']:.1f}")
-                              for name, r in results.items()]))
+        print(results_table(results).to_string())
     return results
+
+
+def results_table(results: dict) -> pd.DataFrame:
+    """`run_images_demo`'s results as a table: one row per method, rounded."""
+    table = pd.DataFrame(results).T[["accuracy", "ece", "ood_auroc", "ood_measure", "seconds"]]
+    table.columns = ["accuracy", "ECE", "OOD AUROC", "OOD ranked by", "seconds"]
+    numbers = ["accuracy", "ECE", "OOD AUROC", "seconds"]
+    table[numbers] = table[numbers].astype(float).round(3)
+    return table
 
 
 def _bayesian(name, plain, data, epochs):

@@ -80,6 +80,8 @@ def _param_to_json(key: str, value):
     saved Keras model holds the architecture, and functions are never pickled)."""
     if key == "network" and value is not None:
         return {NETWORK_KEY: network_name(value)}
+    if key == "strategy":
+        return None  # devices and workers belong to the run, not to the model
     return _jsonable(value)
 
 

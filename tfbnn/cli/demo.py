@@ -17,8 +17,9 @@ def add_demo_parser(subparsers) -> None:
     p = add_command(
         subparsers, "demo", summary="train on the bundled concrete data and check the "
                                     "uncertainty",
-        paragraphs=[demo.SUMMARY, demo.CONCRETE_DEMO, demo.METHODS_DEMO],
-        example="tfbnn demo --out demo_output\n  tfbnn demo --methods vi ensemble hmc",
+        paragraphs=[demo.SUMMARY, demo.CONCRETE_DEMO, demo.METHODS_DEMO, demo.IMAGES_DEMO],
+        example="tfbnn demo --out demo_output\n  tfbnn demo --methods vi ensemble hmc\n  "
+                "tfbnn demo --images",
         run=run_demo)
     p.add_argument("--out", type=Path, default=Path(demo.DEFAULT_OUT_DIR), metavar="DIR",
                    help="folder for the plot and the model (default: %(default)s)")
@@ -34,11 +35,21 @@ def add_demo_parser(subparsers) -> None:
                    help="instead, compare inference methods on 1-D data with a gap and write "
                         f"{demo.METHODS_PLOT_FILE}: all of them, or those named (of "
                         f"{', '.join(INFERENCE_METHODS)})")
+    p.add_argument("--images", action="store_true",
+                   help="instead, a Bayesian conv net on scikit-learn's digits: accuracy, "
+                        f"calibration and unseen digits; writes {demo.IMAGES_PLOT_FILE}")
 
 
 def run_demo(args) -> int:
     """Runs `tfbnn.demo.run_demo` with a progress bar and printed results, or with
     `--methods` `tfbnn.demo.run_methods_demo` and its table of gap ratios."""
+    if args.images:
+        if args.methods is not None or args.epochs is not None:
+            raise UsageError("--images takes neither --methods nor --epochs")
+        from tfbnn.image_demo import run_images_demo  # imports TensorFlow
+
+        run_images_demo(args.out, quick=args.quick, verbose=1)
+        return 0
     if args.methods is not None:
         if args.methods:  # none named: every method
             try:

@@ -114,6 +114,14 @@ def add_fit_parser(subparsers) -> None:
     train.add_argument("--seed", type=int, default=None, metavar="N",
                        help="seeds initialisation, data order and prediction draws")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
+                       help="save training every N epochs to MODEL_DIR.checkpoint, so that a "
+                            "killed fit can be continued with --resume (vi, mc_dropout, "
+                            "laplace, swag with n_models=1; give --seed for a result equal "
+                            "to an uninterrupted fit)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the fit saved by --checkpoint-every (run the same "
+                            "command again with --resume)")
     calibration = p.add_argument_group(
         "calibration", "Recalibrate the uncertainty on rows that training does not see "
                        "(see 'tfbnn calibrate --help').")
@@ -170,6 +178,7 @@ def run_fit(args) -> int:
     from tfbnn.report import format_table
 
     calibrating = _check_fit_options(args)
+    checkpoint_dir = _checkpoint_dir(args)
     with naming_file(args.data):
         table = tabular.read_table(args.data, target=args.target, task=args.task,
                                    impute=args.impute, **read_options(args))
@@ -200,7 +209,8 @@ def run_fit(args) -> int:
     with warnings.catch_warnings():
         # The summary below says whether MCMC chains mixed, and why not.
         warnings.simplefilter("ignore", mcmc_diagnostics.ConvergenceWarning)
-        estimator.fit(X[fit_rows], y[fit_rows])
+        estimator.fit(X[fit_rows], y[fit_rows], checkpoint_dir=checkpoint_dir,
+                      checkpoint_every=args.checkpoint_every or 1)
     seconds = time.perf_counter() - start
     if calibrating:
         estimator.calibrate(X_cal, y_cal, method=args.calibration_method)
@@ -233,6 +243,32 @@ def _check_fit_options(args) -> bool:
         raise UsageError(f"--inference-options: {err}") from None
     check_out_folder(args.out, overwrite=args.overwrite)
     return calibrating
+
+
+def _checkpoint_dir(args) -> Path | None:
+    """The checkpoint folder of `--checkpoint-every` (next to `--out`), after refusing
+    flags that cannot work: `--resume` needs a checkpointed fit, and a fit that would
+    start over an existing checkpoint needs `--resume` (or the folder removed)."""
+    from tfbnn import inference
+    from tfbnn.inference.base import check_resumable
+
+    if args.checkpoint_every is None:
+        if args.resume:
+            raise UsageError("--resume needs --checkpoint-every (the same command as the "
+                             "interrupted fit, plus --resume)")
+        return None
+    if args.patience is not None:
+        raise UsageError("--checkpoint-every cannot be combined with --patience: early "
+                         "stopping's best weights are not checkpointed")
+    try:
+        check_resumable(inference.get(args.inference, args.inference_options))
+    except ValueError as err:
+        raise UsageError(f"--checkpoint-every: {err}") from None
+    folder = args.out.with_name(f"{args.out.name}.checkpoint")
+    if folder.exists() and not args.resume:
+        raise UsageError(f"{folder} holds the checkpoint of an interrupted fit: add --resume "
+                         "to continue it, or remove the folder to start afresh")
+    return folder
 
 
 def _check_calibration_method(method, task: str, option: str) -> None:

@@ -210,7 +210,7 @@ def _split_table(frame, path: Path, target, task, impute, read_options: dict,
     check_values(y.to_frame(), context=str(path), hint="; rows without a target cannot be used")
     if fitting:
         check_numbers_in_text(X, str(path), read_options["na_values"])
-        _check_learnable(y, path)
+        check_learnable(y, str(path))
     check_values(X, context=str(path), allow_missing=impute is not None)
     task = Task(task).value if task is not None else infer_task(y)
     if task == Task.REGRESSION.value:
@@ -284,21 +284,30 @@ def _regression_target(y: pd.Series, path: Path) -> pd.Series:
 
 
 
-def _check_learnable(y: pd.Series, path: Path) -> None:
-    """Refuses a target with one value: no model can learn anything from it."""
+def check_learnable(y: pd.Series, context: str) -> None:
+    """Refuses a target with one value: no model can learn anything from it.
+
+    `context` (a file's path, a method's name) starts the message."""
     values = y.unique()
     if len(values) == 1:
         value = values[0].item() if isinstance(values[0], np.generic) else values[0]
         raise ValueError(
-            f"{path}: target column {y.name!r} holds the same value ({value!r}) in all "
+            f"{context}: target column {y.name!r} holds the same value ({value!r}) in all "
             f"{len(y)} rows, so there is nothing to learn; is it the right column?")
+
+
+def many_classes(n_classes: int, n_rows: int) -> bool:
+    """Whether `n_classes` classes in `n_rows` rows look like an identifier or a
+    measurement rather than labels: over `MANY_CLASSES`, or more than two with
+    fewer than `FEW_ROWS_PER_CLASS` rows per class on average."""
+    return n_classes > MANY_CLASSES or (
+        n_classes > 2 and n_rows < FEW_ROWS_PER_CLASS * n_classes)
 
 
 def _warn_of_many_classes(y: pd.Series, path: Path) -> None:
     """Warns of a classification target that looks like an identifier or a measurement."""
     n_classes, n_rows = y.nunique(), len(y)
-    if n_classes <= MANY_CLASSES and (
-            n_classes <= 2 or n_rows >= FEW_ROWS_PER_CLASS * n_classes):
+    if not many_classes(n_classes, n_rows):
         return
     advice = ("if it holds numbers to predict, use task='regression'" if not is_categorical(y)
               else "is it an identifier or free text rather than labels?")

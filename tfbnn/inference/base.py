@@ -14,6 +14,12 @@ from tfbnn.registry import Registry
 
 INFERENCE = Registry("inference")
 
+#: Methods whose fit resumes from checkpoints: those trained by one `tfbnn.train`
+#: run (SWAG: its pre-training, with `n_models=1`; Laplace: its MAP network). An ensemble's members
+#: train as one stacked program that checkpoints do not capture yet, and the
+#: samplers (hmc, sgmcmc) do not train through `tfbnn.train`.
+RESUMABLE = ("vi", "mc_dropout", "swag", "laplace")
+
 #: The file a method saves its Keras network in, inside its folder.
 MODEL_FILE = "model.keras"
 
@@ -42,6 +48,14 @@ class FitSettings:
     `network` is None (the MLP of `hidden_units` and `activation`) or the user's
     function `(input_shape, n_outputs) -> keras.Model`; `tfbnn.models.network`
     builds either.
+
+    `strategy` is None or a `tf.distribute.Strategy` that `tfbnn.train` shares every
+    minibatch between (`tfbnn.training.distributed`); methods that do not train with
+    `tfbnn.train` refuse it (`check_no_strategy`).
+
+    `checkpoint` is None or a `tfbnn.training.checkpoint.TrainingCheckpoint`
+    that the method's (first) `tfbnn.train` call runs with; only the methods in
+    `RESUMABLE` take one.
     """
 
     hidden_units: tuple[int, ...] = (50,)
@@ -56,6 +70,8 @@ class FitSettings:
     seed: int | None = None
     verbose: int = 0
     network: object = None
+    strategy: object = None
+    checkpoint: object = None
 
     def optimizer_options(self) -> dict:
         """`optimizer` and `learning_rate` as `tfbnn.train` (and `tfbnn.optimizers.get`)
@@ -122,7 +138,17 @@ def train_options(settings: FitSettings, jit_compile: bool) -> dict:
         "seed": settings.seed,
         "verbose": settings.verbose,
         "jit_compile": jit_compile,
+        "strategy": settings.strategy,
+        "callbacks": [settings.checkpoint] if settings.checkpoint is not None else None,
     }
+
+
+def check_no_strategy(settings: FitSettings, method: str) -> None:
+    """Refuses a `tf.distribute` strategy for a method that cannot use one."""
+    if settings.strategy is not None:
+        raise ValueError(f"inference={method!r} does not run under a tf.distribute strategy "
+                         "(strategy= is for 'vi', 'mc_dropout', 'ensemble', 'swag' and "
+                         "'laplace'); pass strategy=None")
 
 
 def validation_split(x, y, settings: FitSettings):
@@ -142,6 +168,20 @@ def validation_split(x, y, settings: FitSettings):
     order = np.random.default_rng(settings.seed).permutation(len(x))
     val, tr = order[:n_val], order[n_val:]
     return x[tr], y[tr], (x[val], y[val])
+
+
+def check_resumable(method: Inference) -> None:
+    """Refuses checkpointing for a method that cannot resume from checkpoints."""
+    if method.name not in RESUMABLE:
+        raise ValueError(
+            f"inference={method.name!r} cannot be checkpointed: resuming works for "
+            f"{list(RESUMABLE)} only")
+    n_models = getattr(method, "n_models", 1)
+    if n_models != 1:
+        raise ValueError(
+            f"inference={method.name!r} with n_models={n_models} cannot be checkpointed: "
+            "its models train as one stacked program, as an ensemble's do; use "
+            "inference_options={'n_models': 1}")
 
 
 def get(name: str, options: dict | None = None) -> Inference:

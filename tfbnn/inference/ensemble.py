@@ -15,12 +15,13 @@ from tfbnn.inference.base import (
     check_likelihood,
     load_network,
     train_options,
-    validation_split,
 )
 from tfbnn.inference.deterministic import check_params_size, member_seeds
+from tfbnn.inference.training_data import training_data
 from tfbnn.models import network
 from tfbnn.parallel import resolve_threads
 from tfbnn.training import train
+from tfbnn.training.stream import feature_range
 from tfbnn.validation import check_int, check_positive
 
 ENSEMBLE_FILE = "ensemble.npz"
@@ -109,16 +110,18 @@ class DeepEnsemble(Inference):
 
     def fit(self, x, y, likelihood, settings: FitSettings):
         check_likelihood(likelihood)
-        x_train, y_train, validation = validation_split(x, y, settings)
+        data = training_data(x, y, settings)
         members = [
-            network(x.shape[1:], y.shape[1], likelihood, settings, seed=s, name="ensemble_member")
+            network(data.example_shape, data.n_targets, likelihood, settings, seed=s,
+                    name="ensemble_member")
             for s in member_seeds(settings.seed, self.n_members)
         ]
         epsilon = None
         if self.adversarial_epsilon is not None:
-            epsilon = self.adversarial_epsilon * np.ptp(
-                x_train.reshape(-1, x_train.shape[-1]), axis=0)
-        history = train(members, likelihood, x_train, y_train, validation_data=validation,
+            epsilon = self.adversarial_epsilon * (
+                feature_range(data.x) if data.streamed
+                else np.ptp(data.x.reshape(-1, data.x.shape[-1]), axis=0))
+        history = train(members, likelihood, data.x, data.y, validation_data=data.validation,
                         patience=settings.patience, adversarial_epsilon=epsilon,
                         threads=self.threads,
                         **train_options(settings, self.jit_compile))

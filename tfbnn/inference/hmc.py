@@ -38,7 +38,7 @@ import tensorflow_probability as tfp
 from tfbnn import models
 from tfbnn.functional import FunctionalModel
 from tfbnn.inference import diagnostics as diag
-from tfbnn.inference.base import INFERENCE, FitSettings
+from tfbnn.inference.base import INFERENCE, FitSettings, check_no_strategy
 from tfbnn.inference.mcmc import (
     INITS,
     LogPosterior,
@@ -47,6 +47,7 @@ from tfbnn.inference.mcmc import (
     check_full_batch_size,
     check_gamma_prior,
 )
+from tfbnn.inference.training_data import refuse_stream
 from tfbnn.optimizers import FlatOptimizer, program_key
 from tfbnn.parallel import partition, resolve_threads, run_concurrently
 from tfbnn.validation import check_int, check_option, check_positive, check_probability
@@ -324,6 +325,8 @@ class HamiltonianMonteCarlo(SampledPosterior):
         }
 
     def fit(self, x, y, likelihood, settings: FitSettings):
+        check_no_strategy(settings, self.name)
+        refuse_stream(x, "hmc", "inference='laplace' (MAP and last-layer posterior), 'vi' or 'swag'")
         model = models.network(x.shape[1:], y.shape[1], likelihood, settings,
                                seed=settings.seed, name="hmc_mlp")
         check_full_batch_size(FunctionalModel(model).size, self.max_weights, len(x),

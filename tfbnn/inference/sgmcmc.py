@@ -48,13 +48,14 @@ import tensorflow as tf
 
 from tfbnn import models
 from tfbnn.inference import diagnostics as diag
-from tfbnn.inference.base import INFERENCE, FitSettings
+from tfbnn.inference.base import INFERENCE, FitSettings, check_no_strategy
 from tfbnn.inference.mcmc import (
     LogPosterior,
     SampledPosterior,
     cached_runner,
     check_gamma_prior,
 )
+from tfbnn.inference.training_data import refuse_stream
 from tfbnn.optimizers import FlatOptimizer, program_key
 from tfbnn.validation import check_fraction, check_int, check_option, check_positive
 
@@ -266,6 +267,8 @@ class StochasticGradientMCMC(SampledPosterior):
         return rates.astype(np.float32), noisy.astype(np.float32), keep.astype(np.int32)
 
     def fit(self, x, y, likelihood, settings: FitSettings):
+        check_no_strategy(settings, self.name)
+        refuse_stream(x, "sgmcmc", "inference='vi', 'ensemble', 'swag' or 'laplace'")
         model = models.network(x.shape[1:], y.shape[1], likelihood, settings,
                                seed=settings.seed, name="sgmcmc_mlp")
         log_posterior = LogPosterior(model, likelihood, settings.prior, self.noise_precision_prior)

@@ -7,6 +7,7 @@ only say how the network is built.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -21,8 +22,8 @@ from tfbnn.inference.base import (
     load_network,
     seed_state,
     train_options,
-    validation_split,
 )
+from tfbnn.inference.training_data import training_data
 from tfbnn.training import train
 
 
@@ -41,11 +42,36 @@ class StochasticNetworkInference(Inference):
         raise NotImplementedError
 
     def fit(self, x, y, likelihood, settings: FitSettings):
-        x_train, y_train, validation = validation_split(x, y, settings)
-        model = self.build_network(x.shape[1:], y.shape[1], likelihood, settings, len(x_train))
-        history = train(model, likelihood, x_train, y_train, validation_data=validation,
+        """Trains a new network on arrays, or on a `Stream` of batches (`y` None)."""
+        data = training_data(x, y, settings)
+        model = self.build_network(data.example_shape, data.n_targets, likelihood, settings,
+                                   data.n_rows)
+        history = train(model, likelihood, data.x, data.y, validation_data=data.validation,
                         patience=settings.patience, **train_options(settings, self.jit_compile))
         self.model, self.likelihood = model, likelihood
+        self.optimizer_state, self.partial_calls = history.optimizer_state, 0
+        return history.as_dict()
+
+    def partial_fit(self, x, y, likelihood, settings: FitSettings, n_train: int):
+        """One pass over the chunk `(x, y)` (or a `Stream`, `y` None), continuing from the
+        current weights and optimizer state; a first call builds the network.
+
+        `n_train` is the training-set size the KL term is scaled by (`kl_weight = 1 /
+        n_train`). The optimizer state lives in this object: a loaded model continues
+        from its weights with a fresh optimizer state.
+        """
+        data = training_data(x, y, dataclasses.replace(settings, validation_fraction=0.0))
+        if self.model is None:
+            self.model = self.build_network(data.example_shape, data.n_targets, likelihood,
+                                            settings, n_train)
+            self.likelihood, self.optimizer_state, self.partial_calls = likelihood, None, 0
+        # A different data order per chunk, repeatable from the seed.
+        seed = None if settings.seed is None else settings.seed + self.partial_calls
+        options = {**train_options(settings, self.jit_compile), "epochs": 1, "seed": seed}
+        history = train(self.model, likelihood, data.x, data.y, n_train=n_train,
+                        optimizer_state=getattr(self, "optimizer_state", None), **options)
+        self.optimizer_state = history.optimizer_state
+        self.partial_calls = getattr(self, "partial_calls", 0) + 1
         return history.as_dict()
 
     def _sample_params(self, x, n_samples, seed):

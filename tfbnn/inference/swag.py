@@ -18,9 +18,9 @@ from tfbnn.inference.base import (
     check_likelihood,
     load_network,
     train_options,
-    validation_split,
 )
 from tfbnn.inference.deterministic import check_params_size, member_seeds
+from tfbnn.inference.training_data import training_data
 from tfbnn.models import network
 from tfbnn.training import train
 from tfbnn.validation import check_int, check_positive
@@ -171,9 +171,10 @@ class SWAG(Inference):
 
     def fit(self, x, y, likelihood, settings: FitSettings):
         check_likelihood(likelihood)
-        x_train, y_train, validation = validation_split(x, y, settings)
-        models = [network(x.shape[1:], y.shape[1], likelihood, settings, seed=s, name="swag_mlp")
-                  for s in member_seeds(settings.seed, self.n_models)]
+        data = training_data(x, y, settings)
+        x_train, y_train, validation = data.x, data.y, data.validation
+        models = [network(data.example_shape, data.n_targets, likelihood, settings, seed=s,
+                          name="swag_mlp") for s in member_seeds(settings.seed, self.n_models)]
         # One model trains alone; several as one vectorised program.
         target = models if self.n_models > 1 else models[0]
         options = train_options(settings, self.jit_compile)

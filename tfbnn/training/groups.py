@@ -19,6 +19,7 @@ import tensorflow as tf
 from tfbnn.convert.rebuild import walk_layers
 from tfbnn.functional import FunctionalModel
 from tfbnn.parallel import partition, resolve_threads, run_concurrently
+from tfbnn.training import distributed
 from tfbnn.training.runner import runner_for
 
 
@@ -56,20 +57,26 @@ class GroupedRun:
         threads: an ensemble's groups ("auto": one per CPU core).
         jit_compile: compile with XLA.
         adversarial: whether the steps also fit fast-gradient-sign inputs.
+        strategy: a `tf.distribute.Strategy` whose replicas share every minibatch
+            (`tfbnn.training.distributed`; then one group), or None: the current one.
     """
 
     def __init__(self, models, stacked: bool, likelihood, batch_size: int, optimizer, *,
-                 threads="auto", jit_compile: bool = True, adversarial: bool = False):
+                 threads="auto", jit_compile: bool = True, adversarial: bool = False,
+                 strategy=None):
         if stacked:
             check_member_state(models[0])
+        strategy = distributed.resolve_strategy(strategy)
         self.params = ParamsSync(models, stacked)
         self.n_models = len(models) if stacked else None
-        self.groups = [slice(None)] if not stacked else partition(
-            len(models), resolve_threads(threads, len(models)))
+        threads = 1 if strategy is not None else resolve_threads(threads, len(models))
+        self.groups = [slice(None)] if not stacked else partition(len(models), threads)
         self.size = None if not stacked else self.groups[0].stop - self.groups[0].start
-        self.runner = runner_for(models[0], likelihood, batch_size, jit_compile=jit_compile,
-                                 n_members=self.size, adversarial=adversarial,
-                                 optimizer=optimizer)
+        make_runner = runner_for if strategy is None else functools.partial(
+            distributed.runner_for, strategy)
+        self.runner = make_runner(models[0], likelihood, batch_size, jit_compile=jit_compile,
+                                  n_members=self.size, adversarial=adversarial,
+                                  optimizer=optimizer)
         self.opt_states = [self.runner.initial_state(optimizer) for _ in self.groups]
         self.reload()
 
@@ -104,12 +111,25 @@ class GroupedRun:
     def run(self, x, y, orders, n_epochs: int, epsilon):
         """`n_epochs` epochs in the data orders `orders` (k, [M,] n): per-epoch NLL and
         KL terms, `(n_epochs,)` each, or `(n_epochs, M)` for an ensemble's members."""
-        outs = run_concurrently([
+        return self.take([
             functools.partial(self.runner.run_epochs, x, y, theta, opt_state, self.state,
                               tf.constant(pad_rows(orders[:, g], self.size, axis=1)),
                               tf.constant(n_epochs), epsilon)
             for g, theta, opt_state in zip(self.groups, self.thetas, self.opt_states)
-        ])
+        ], n_epochs)
+
+    def run_stream(self, dataset, epsilon):
+        """One epoch over a dataset of `(x, y)` batches, every member taking every batch
+        (one group: each pass of the stream is read once): records as `run`'s."""
+        if len(self.groups) != 1:
+            raise ValueError("A stream trains an ensemble as one group (threads=1)")
+        return self.take([functools.partial(self.runner.run_stream, dataset, self.thetas[0],
+                                            self.opt_states[0], self.state, epsilon)], 1)
+
+    def take(self, calls, n_epochs: int):
+        """Runs the groups' compiled calls side by side and takes on their new parameters
+        and states; returns the per-epoch NLL and KL records of the real members."""
+        outs = run_concurrently(calls)
         self.thetas, self.opt_states = [o[0] for o in outs], [o[1] for o in outs]
         self.state = outs[0][2]
         self.theta = self.thetas[0] if self.n_models is None else tf.concat(

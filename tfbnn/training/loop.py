@@ -16,8 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfbnn import optimizers
+from tfbnn.layers.posterior import set_kl_weight, variational_layers
 from tfbnn.training.groups import GroupedRun
 from tfbnn.training.monitor import Monitor
+from tfbnn.training.stream import Stream, StreamFeed, is_stream
 from tfbnn.validation import check_int
 
 
@@ -34,6 +36,8 @@ class History:
     loss: list[float] = field(default_factory=list)
     val_nll: list[float] = field(default_factory=list)
     stopped_epoch: int | None = None
+    #: The optimizer state at the end, which `train(optimizer_state=...)` continues from.
+    optimizer_state: list | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
         return {
@@ -45,11 +49,12 @@ class History:
         }
 
 
-def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
+def train(model, likelihood, x, y=None, *, epochs: int, batch_size: int = 32,
           learning_rate: float | None = None, optimizer=None, validation_data=None,
           patience: int | None = None, seed: int | None = None, verbose: int = 1,
           callbacks=None, jit_compile: bool = True, epoch_hook=None,
-          adversarial_epsilon=None, threads="auto") -> History:
+          adversarial_epsilon=None, threads="auto", strategy=None,
+          n_train: int | None = None, optimizer_state=None) -> History:
     """Trains `model` to minimise the negative ELBO of `likelihood` on `(x, y)`.
 
     Args:
@@ -59,13 +64,12 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
         likelihood: a `tfbnn.likelihoods.Likelihood`.
         x, y: in-memory training arrays (float32 inputs of any rank, `(n, features)`,
             `(n, height, width, channels)`, `(n, steps, features)`, ...; targets as
-            the likelihood wants).
+            the likelihood wants); or `x` a stream of `(x, y)` batches and no `y`
+            (see `tfbnn.training.stream`: its batches and order are the steps).
         epochs: passes over the data.
         batch_size: minibatch size.
-        learning_rate: the optimizer's constant step size. None keeps the
-            optimizer's own (Adam's default: 1e-3); given with an optimizer
-            instance, it replaces that instance's constant rate (not allowed with a
-            learning-rate schedule).
+        learning_rate: the optimizer's constant step size (None: the optimizer's own,
+            Adam's 1e-3); replaces an instance's constant rate, never a schedule.
         optimizer: a Keras optimizer instance (with a constant rate or a
             `keras.optimizers.schedules.LearningRateSchedule`), a name ("adam",
             "sgd", ...), a Keras config dict, or None for Adam. The instance is
@@ -76,7 +80,7 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
             improvement and restore the best weights (Keras `EarlyStopping`). For an
             ensemble, per member on its own validation NLL: each keeps its best
             epoch's weights, and training stops when all have run out of patience.
-        seed: seeds the data order.
+        seed: seeds the data order (of arrays).
         verbose: 1 shows a progress bar, 0 is silent.
         callbacks: Keras callbacks (`TensorBoard`, `CSVLogger`, `ModelCheckpoint`,
             `BackupAndRestore`, `LearningRateScheduler`, `ReduceLROnPlateau`,
@@ -92,10 +96,12 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
             array that broadcasts to one example's shape `x.shape[1:]`, e.g. one per
             input feature): every step then also fits `x + epsilon * sign(d nll /
             d x)`, and costs about three times as much.
-        threads: an ensemble's members are cut into this many groups, each trained
-            by its own compiled program on its own thread, side by side ("auto": one
-            per CPU core). Members are independent, so the grouping changes the
-            speed, and the result only by floating-point rounding.
+        threads: an ensemble's groups of members, one program and thread each ("auto": one
+            per core; a stream: one): the speed changes, the result only by rounding.
+        strategy: a `tf.distribute.Strategy` whose replicas share every (global) minibatch,
+            or None: the current `scope()`'s, if any (`tfbnn.training.distributed`).
+        n_train: sets `kl_weight = 1 / n_train` (None: as built, or a stream's rows).
+        optimizer_state: an earlier run's `History.optimizer_state` to continue from.
 
     Returns:
         The `History` of the run.
@@ -105,50 +111,124 @@ def train(model, likelihood, x, y, *, epochs: int, batch_size: int = 32,
         ValueError: an invalid setting.
     """
     check_int("epochs", epochs, 1)
-    check_int("batch_size", batch_size, 1)
     optimizer = optimizers.get(optimizer, learning_rate)
-    x, y, validation_data = _as_tensors(x, y, validation_data)
     members = list(model) if isinstance(model, list | tuple) else None
-    batch_size = min(int(batch_size), int(x.shape[0]))
-    epsilon = adversarial_step(adversarial_epsilon, tuple(x.shape[1:]))
-    n_rows = int(x.shape[0])
-    steps = -(-n_rows // batch_size)
-    monitor = Monitor(members[0] if members else model, members is not None, epochs, steps,
+    feed = _feed(x, y, batch_size, seed, members, [model] if members is None else members,
+                 n_train)
+    validation_data = _as_validation(validation_data)
+    epsilon = adversarial_step(adversarial_epsilon, feed.example_shape)
+    monitor = Monitor(members[0] if members else model, members is not None, epochs, feed.steps,
                       callbacks, validation_data, patience, epoch_hook, verbose)
-    run = GroupedRun(members or [model], members is not None, likelihood, batch_size, optimizer,
-                     threads=threads, jit_compile=jit_compile,
-                     adversarial=adversarial_epsilon is not None)
-    chunk = 1 if monitor.per_epoch else epochs_per_call(steps)
-    orders = _DataOrders(seed, chunk, n_rows if members is None else (len(members), n_rows))
+    run = _grouped_run(members or [model], members is not None, likelihood, feed, optimizer,
+                       (threads, jit_compile, adversarial_epsilon is not None, strategy),
+                       optimizer_state)
     try:
-        _run_epochs(run, monitor, orders, (x, y, epsilon), epochs, chunk, optimizer)
+        _run_epochs(run, monitor, feed, epsilon, epochs, feed.chunk(monitor.per_epoch), optimizer)
     finally:
         monitor.detach()
+    monitor.history.optimizer_state = run.opt_states
     return monitor.history
 
 
-def _run_epochs(run: GroupedRun, monitor: Monitor, orders, data, epochs: int, chunk: int,
+def _feed(x, y, batch_size: int, seed, members, models, n_train):
+    """`StreamFeed` for a stream, `ArrayFeed` for arrays; sets the models' KL weight."""
+    check_int("batch_size", batch_size, 1)
+    feed = _make_feed(x, y, batch_size, seed, None if members is None else len(members))
+    _scale_kl(models, n_train, feed)
+    return feed
+
+
+def _make_feed(x, y, batch_size: int, seed, n_members):
+    if is_stream(x):
+        if y is not None:
+            raise ValueError("A stream of (x, y) batches comes without a separate y")
+        feed = StreamFeed(x if isinstance(x, Stream) else Stream(x))
+        feed.batch_size = batch_size  # unused by a stream's epochs; keys the cached runner
+        return feed
+    if y is None:
+        raise ValueError("train needs targets y with in-memory inputs x")
+    return ArrayFeed(x, y, batch_size, seed, n_members)
+
+
+def _scale_kl(models, n_train, feed) -> None:
+    """Sets `kl_weight = 1 / n_train` (see `train`), counting a stream's rows if need be."""
+    if not any(variational_layers(m) for m in models):
+        return
+    if n_train is None and isinstance(feed, StreamFeed):
+        n_train = len(feed.stream)
+    if n_train is not None:
+        n_train = check_int("n_train", n_train, 1)
+        for m in models:
+            set_kl_weight(m, 1.0 / n_train)
+
+
+def _grouped_run(models, stacked: bool, likelihood, feed, optimizer, options,
+                 optimizer_state) -> GroupedRun:
+    """The run of `train`, starting from `optimizer_state` if given."""
+    threads, jit_compile, adversarial, strategy = options
+    run = GroupedRun(models, stacked, likelihood, feed.batch_size, optimizer,
+                     threads=1 if isinstance(feed, StreamFeed) else threads,
+                     jit_compile=jit_compile, adversarial=adversarial, strategy=strategy)
+    if optimizer_state is not None:
+        run.opt_states = _check_optimizer_state(optimizer_state, run)
+    return run
+
+
+def _check_optimizer_state(state, run: GroupedRun) -> list:
+    fresh = run.opt_states
+    if len(state) != len(fresh) or any(
+            len(a) != len(b) or any(u.shape != v.shape for u, v in zip(a, b))
+            for a, b in zip(state, fresh)):
+        raise ValueError("optimizer_state comes from a run of another model, ensemble grouping "
+                         "or optimizer; pass the History.optimizer_state of this model's run")
+    return list(state)
+
+
+class ArrayFeed:
+    """In-memory arrays: many epochs per compiled call, data orders from `seed`."""
+
+    def __init__(self, x, y, batch_size: int, seed, n_members):
+        self.x, self.y = (tf.convert_to_tensor(v, tf.float32) for v in (x, y))
+        self.n_rows = int(self.x.shape[0])
+        self.example_shape = tuple(self.x.shape[1:])
+        self.batch_size = min(int(batch_size), self.n_rows)
+        self.steps = -(-self.n_rows // self.batch_size)
+        self.seed, self.n_members, self.orders = seed, n_members, None
+
+    def chunk(self, per_epoch: bool) -> int:
+        chunk = 1 if per_epoch else epochs_per_call(self.steps)
+        self.orders = _DataOrders(self.seed, chunk, self.n_rows if self.n_members is None
+                                  else (self.n_members, self.n_rows))
+        return chunk
+
+    def skip(self, n_epochs: int) -> None:
+        self.orders.skip(n_epochs)
+
+    def advance(self, run: GroupedRun, n_epochs: int, epsilon):
+        return run.run(self.x, self.y, self.orders.next(n_epochs), n_epochs, epsilon)
+
+
+def _run_epochs(run: GroupedRun, monitor: Monitor, feed, epsilon, epochs: int, chunk: int,
                 optimizer) -> None:
     """The epochs of `train`, `chunk` per compiled call, from the first not yet run."""
-    x, y, epsilon = data
     start = monitor.begin(run, History())
-    orders.skip(start)
+    feed.skip(start)
     for first in range(start, epochs, chunk):
         monitor.on_epoch_begin(first, run)
         n_run = min(chunk, epochs - first)
-        nlls, kls = run.run(x, y, orders.next(n_run), n_run, epsilon)
+        nlls, kls = feed.advance(run, n_run, epsilon)
         _check_finite(nlls, kls, first, run, optimizer)
         if monitor.end_of_epochs(first, nlls, kls, run):
             break
     monitor.finish(run)
 
 
-def _as_tensors(x, y, validation_data):
-    """The data as float32 tensors: targets too (likelihoods cast labels back to integers)."""
-    x, y = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y, tf.float32)
-    if validation_data is not None:
-        validation_data = tuple(tf.convert_to_tensor(v, tf.float32) for v in validation_data)
-    return x, y, validation_data
+def _as_validation(validation_data):
+    """Validation data as float32 tensors: targets too (likelihoods cast labels back to
+    integers)."""
+    if validation_data is None:
+        return None
+    return tuple(tf.convert_to_tensor(v, tf.float32) for v in validation_data)
 
 
 def _check_finite(nlls, kls, first: int, run: GroupedRun, optimizer) -> None:

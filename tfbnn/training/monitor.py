@@ -12,7 +12,8 @@ compiled call) and see:
   state (`tfbnn.optimizers.FlatOptimizer.view`). A learning rate a callback sets
   (`LearningRateScheduler`, `ReduceLROnPlateau`) is used from the next epoch;
   `iterations` counts the steps taken; `save_weights` stores the whole state, so
-  `BackupAndRestore` resumes with the optimizer's moments. The model's own
+  `BackupAndRestore` (and `tfbnn.training.checkpoint.TrainingCheckpoint`, which
+  also restores the history) resumes with the optimizer's moments. The model's own
   `optimizer` attribute, if it had one, is given back afterwards;
 * the Keras model with the weights of the epoch just run. Whatever the callbacks
   leave in the model's variables (weights, a KL weight, any non-trainable value)
@@ -34,6 +35,8 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+
+from tfbnn.training.checkpoint import TrainingCheckpoint
 
 LOGGED = ("nll", "kl", "loss", "val_nll")
 
@@ -60,7 +63,8 @@ def check_callbacks(callbacks, ensemble: bool) -> None:
                 "epochs only; use save_freq='epoch'")
         if not ensemble:
             continue
-        if isinstance(callback, keras.callbacks.ModelCheckpoint | keras.callbacks.BackupAndRestore):
+        if isinstance(callback, keras.callbacks.ModelCheckpoint | keras.callbacks.BackupAndRestore
+                      | TrainingCheckpoint):
             raise ValueError(
                 f"{name} cannot be used when training an ensemble: callbacks see only its "
                 "first member, so it would save or restore that member alone. Save the "
@@ -90,6 +94,10 @@ class Monitor:
         callbacks = list(callbacks or [])
         check_callbacks(callbacks, ensemble)
         stopping = validation_data is not None and patience is not None
+        self.checkpoints = [c for c in callbacks if isinstance(c, TrainingCheckpoint)]
+        if stopping and self.checkpoints:
+            raise ValueError("patience (early stopping) cannot be combined with checkpoints: "
+                             "the best weights it keeps are not checkpointed")
         self.member_stopping = MemberEarlyStopping(int(patience)) if stopping and ensemble else None
         if stopping and not ensemble:
             callbacks.append(keras.callbacks.EarlyStopping(
@@ -110,6 +118,8 @@ class Monitor:
         epoch to start from (after the last one `BackupAndRestore` saved)."""
         self.history = history
         self.model.stop_training = False
+        for checkpoint in self.checkpoints:
+            checkpoint.attach(history, resumable=self.epoch_hook is None)
         if not self.has_callbacks:
             self.callbacks.on_train_begin()
             return 0

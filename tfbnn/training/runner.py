@@ -77,6 +77,11 @@ class EpochRunner:
         self.run_epochs = tf.function(functools.partial(EpochRunner._epochs, self),
                                       jit_compile=jit_compile)
         self.val_nll = tf.function(self._val_nll, jit_compile=jit_compile, reduce_retracing=True)
+        # A stream: one graph per epoch reads the batches from the dataset's iterator,
+        # and each step is one (XLA-)compiled call; dataset ops cannot be XLA-compiled.
+        self.run_stream = tf.function(functools.partial(EpochRunner._stream_epoch, self))
+        self.stream_step = tf.function(functools.partial(EpochRunner._step, self),
+                                       jit_compile=jit_compile, reduce_retracing=True)
 
     def initial_state(self, optimizer=None) -> list[tf.Tensor]:
         """Fresh optimizer state, with the constant learning rate of `optimizer`."""
@@ -161,15 +166,34 @@ class EpochRunner:
         batches = tf.reshape(order, (members, steps, bs))
         return steps, batches[0] if self.n_members is None else batches
 
+    def _step(self, theta, opt_state, state, xb, yb, epsilon):
+        """One optimizer step on the batch `(xb, yb)` (for an ensemble: `(M, b, ...)`)."""
+        grad, state, nll, kl = self._loss_and_grad(theta, state, xb, yb, epsilon)
+        theta, opt_state = self.optimizer.apply(opt_state, grad, theta)
+        return theta, opt_state, state, nll, kl
+
+    def _stream_epoch(self, dataset, theta, opt_state, state, epsilon):
+        """One pass over a dataset of `(x, y)` batches, a step per batch; an ensemble's
+        members all take every batch. Returns what `_epochs` does for one epoch."""
+        nll_sum = kl_sum = tf.zeros(self.record_shape, theta.dtype)
+        steps = tf.constant(0.0, theta.dtype)
+        for xb, yb in iter(dataset):
+            if self.n_members is not None:
+                xb = tf.broadcast_to(xb, [self.n_members, *tf.unstack(tf.shape(xb))])
+                yb = tf.broadcast_to(yb, [self.n_members, *tf.unstack(tf.shape(yb))])
+            theta, opt_state, state, nll, kl = self.stream_step(
+                theta, opt_state, state, xb, yb, epsilon)
+            nll_sum, kl_sum, steps = nll_sum + nll, kl_sum + kl, steps + 1.0
+        steps = tf.maximum(steps, 1.0)
+        return theta, opt_state, state, (nll_sum / steps)[None], (kl_sum / steps)[None]
+
     def _epoch(self, x, y, theta, opt_state, state, order, epsilon):
         steps, batches = self._batches(order, tf.shape(x)[0])
 
         def body(i, theta, opt_state, state, nll_sum, kl_sum):
             idx = batches[i] if self.n_members is None else batches[:, i]
-            grad, state, nll, kl = self._loss_and_grad(
-                theta, state, tf.gather(x, idx), tf.gather(y, idx), epsilon
-            )
-            theta, opt_state = self.optimizer.apply(opt_state, grad, theta)
+            theta, opt_state, state, nll, kl = self._step(
+                theta, opt_state, state, tf.gather(x, idx), tf.gather(y, idx), epsilon)
             return i + 1, theta, opt_state, state, nll_sum + nll, kl_sum + kl
 
         zero = tf.zeros(self.record_shape, theta.dtype)

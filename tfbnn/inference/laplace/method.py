@@ -21,11 +21,12 @@ from tfbnn.inference.base import (
     Inference,
     load_network,
     train_options,
-    validation_split,
 )
 from tfbnn.inference.laplace.posterior import LaplacePosterior, check_likelihood
 from tfbnn.inference.laplace.rows import Rows
+from tfbnn.inference.training_data import training_data
 from tfbnn.training import train
+from tfbnn.training.stream import Stream
 
 
 def check_prior(prior) -> priors.Normal:
@@ -112,16 +113,19 @@ class LaplaceInference(LaplacePosterior, Inference):
         prior = check_prior(settings.prior)
         alpha = (self.prior_precision if isinstance(self.prior_precision, float)
                  else 1.0 / prior.scale**2)
-        x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
-        x_train, y_train, validation = validation_split(x, y, settings)
+        if not isinstance(x, Stream):
+            x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+        data = training_data(x, y, settings)
         # Mean NLL + alpha/(2N) ||w||^2 is the negative log posterior divided by N.
-        model = models.network(x.shape[1:], y.shape[1], likelihood, settings, seed=settings.seed,
-                               name="laplace_mlp", weight_decay=alpha / (2.0 * len(x_train)))
+        model = models.network(data.example_shape, data.n_targets, likelihood, settings,
+                               seed=settings.seed, name="laplace_mlp",
+                               weight_decay=alpha / (2.0 * data.n_rows))
         self.check_model_memory(model, likelihood)
-        history = train(model, likelihood, x_train, y_train, validation_data=validation,
+        history = train(model, likelihood, data.x, data.y, validation_data=data.validation,
                         patience=settings.patience, **train_options(settings, self.jit_compile))
         self.prepare(model, likelihood)
-        self.fit_posterior(Rows(x_train, y_train), alpha)
+        # A stream's curvature is summed batch by batch.
+        self.fit_posterior(Rows(data.x.dataset) if data.streamed else Rows(data.x, data.y), alpha)
         return history.as_dict()
 
     def _sample_params(self, x, n_samples, seed):
