@@ -341,3 +341,193 @@ def test_unknown_class_labels_raise():
 def test_params_must_be_three_dimensional():
     with pytest.raises(ValueError, match=r"params must have shape \(S, B, k\), got \(4, 2\)"):
         Predictive(HETERO, np.zeros((4, 2), "float32"))
+
+
+# -- blocks of inputs: bounded memory, the same answers ----------------------------------------
+
+N_MANY = 23  # inputs in the chunking tests: blocks of 2 leave a partial last block
+REGRESSION_CASES = {
+    "gaussian": (L.Gaussian(scale=0.7), 1),
+    "learned_scale": (L.Gaussian(trainable=True), 2),
+    "heteroscedastic": (HETERO, 4),  # two targets
+    "student_t": (L.StudentT(df=4.0, trainable=True), 2),
+    "poisson": (L.Poisson(), 1),
+}
+
+
+def _params(width, n=N_MANY, draws=S, seed=1):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(draws, n, width)) + rng.normal(size=(1, n, width))).astype("float32")
+
+
+def _regression_summaries(dist, y):
+    lower, upper = dist.interval(0.9)
+    return {"mean": dist.mean, "std": dist.std, "aleatoric": dist.aleatoric_var,
+            "epistemic": dist.epistemic_var, "lower": lower, "upper": upper,
+            "quantile": dist.quantile(0.3), "cdf": dist.cdf(y), "log_prob": dist.log_prob(y),
+            "samples": dist.samples}
+
+
+# TensorFlow may round an elementwise float32 op one ulp apart at another position in a
+# tensor, so the blocks agree to float32 rounding of each draw's values, not bit for bit.
+SAME = {"rtol": 1e-6, "atol": 1e-7}
+
+
+@pytest.mark.parametrize("case", REGRESSION_CASES)
+def test_regression_summaries_do_not_depend_on_the_block_size(case):
+    likelihood, width = REGRESSION_CASES[case]
+    params = _params(width)
+    # A map to user units of its own per input (counts stay counts).
+    shift, scale = ((0.0, 1.0) if likelihood.is_discrete else
+                    (RNG.normal(size=(N_MANY, 1)), RNG.uniform(0.5, 2.0, size=(N_MANY, 1))))
+    whole = Predictive(likelihood, params, shift=shift, scale=scale, seed=4)
+    blocks = Predictive(likelihood, params, shift=shift, scale=scale, seed=4, chunk_rows=8)
+    assert blocks.chunk_rows == 8 and len(blocks.row_blocks()) == 3
+    assert len(whole.row_blocks()) == 1
+    y = np.asarray(whole.mean) + RNG.normal(size=np.shape(whole.mean))
+    if likelihood.is_discrete:
+        y = np.maximum(np.round(y), 0.0)
+    expected, got = _regression_summaries(whole, y), _regression_summaries(blocks, y)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, **SAME, err_msg=name)
+
+
+@pytest.mark.parametrize("likelihood, width", [(L.Bernoulli(), 1), (L.Categorical(4), 4)])
+def test_classification_summaries_do_not_depend_on_the_block_size(likelihood, width):
+    params = _params(width)
+    classes = np.array(["w", "x", "y", "z"][:max(width, 2)])
+    whole = Predictive(likelihood, params, classes=classes, seed=2)
+    blocks = Predictive(likelihood, params, classes=classes, seed=2, chunk_rows=3)
+    labels = classes[RNG.integers(0, len(classes), size=N_MANY)]
+    for name in ("probs", "entropy", "expected_entropy", "mutual_information"):
+        np.testing.assert_allclose(getattr(blocks, name), getattr(whole, name), **SAME,
+                                   err_msg=name)
+    np.testing.assert_allclose(blocks.log_prob(labels), whole.log_prob(labels), **SAME)
+    np.testing.assert_array_equal(blocks.predicted_class, whole.predicted_class)
+    np.testing.assert_array_equal(blocks.samples, whole.samples)
+
+
+def test_drawing_consecutive_parts_from_one_generator_gives_the_samples():
+    dist = Predictive(HETERO, _params(4), seed=7, chunk_rows=5)
+    rng = np.random.default_rng(7)
+    parts = [dist.draw(rng, slice(a, b)) for a, b in [(0, 3), (3, 11), (11, N_MANY)]]
+    np.testing.assert_allclose(np.concatenate(parts, axis=1), dist.samples, rtol=1e-14)
+    assert dist.draw(3).shape == (S, N_MANY, 2)
+    assert not np.array_equal(dist.draw(3), dist.samples)
+    for rows in (slice(0, 9, 2), [1, 2]):
+        with pytest.raises(ValueError, match="rows must be a slice of consecutive inputs"):
+            dist.draw(rows=rows)
+
+
+@pytest.mark.parametrize("likelihood", [L.Poisson(), L.StudentT(df=5.0, scale=0.5)])
+def test_draws_by_inversion_follow_the_component(likelihood):
+    params = np.full((4000, 1, 1), 1.2, "float32")
+    draws = Predictive(likelihood, params, seed=0).samples
+    component = likelihood.distribution(tf.constant(params[:1, 0]))
+    mean, sd = float(component.mean()[0, 0]), float(component.stddev()[0, 0])
+    assert abs(draws.mean() - mean) < 4 * sd / math.sqrt(len(draws))
+    if likelihood.is_discrete:
+        np.testing.assert_array_equal(draws, np.round(draws))
+        counts = np.bincount(draws.astype(int)[:, 0], minlength=4)[:4] / len(draws)
+        np.testing.assert_allclose(counts, stats.poisson.pmf(np.arange(4), math.exp(1.2)),
+                                   atol=0.03)
+
+
+class _Recording:
+    """A likelihood that records the largest number of inputs it is asked about at once."""
+
+    def __init__(self, likelihood):
+        self.inner, self.largest = likelihood, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def _seen(self, params):
+        self.largest = max(self.largest, int(params.shape[-2]))
+        return params
+
+    def distribution(self, params):
+        return self.inner.distribution(self._seen(params))
+
+    def log_prob(self, y, params):
+        return self.inner.log_prob(y, self._seen(params))
+
+    def class_probs(self, params):
+        return self.inner.class_probs(self._seen(params))
+
+
+def test_summaries_of_many_inputs_hold_one_block_at_a_time():
+    import tracemalloc
+
+    draws, n, block = 400, 2000, 100  # an (S, B) float64 array would be 6.4 MB
+    likelihood = _Recording(HETERO)
+    params = _params(2, n=n, draws=draws)
+    dist = Predictive(likelihood, params, chunk_rows=block)
+    y = np.zeros(n)
+    tracemalloc.start()
+    try:
+        lower, upper = dist.interval(0.95)
+        dist.cdf(y), dist.log_prob(y), dist.std
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert likelihood.largest == block
+    assert peak < 8 * (8 * draws * block), peak  # a few (S, block) float64 arrays
+    assert np.all(lower < upper)
+
+
+# -- the quantile solver against a plain bisection ----------------------------------------------
+
+
+def _bisection_quantile(likelihood, params, q, iterations=64):
+    """The mixture quantile by bisection on its float64 CDF, within the component quantiles."""
+    dist = likelihood.distribution(tf.cast(params, tf.float64))
+    component = dist.quantile(tf.constant(q, tf.float64)).numpy()
+    lo, hi = component.min(axis=0) - 1e-6, component.max(axis=0) + 1e-6
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        below = tf.reduce_mean(dist.cdf(tf.constant(mid)[None]), axis=0).numpy() < q
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+@pytest.mark.parametrize("likelihood, width, q", [
+    *[(HETERO, 2, q) for q in (1e-6, 0.025, 0.5, 0.8, 0.975)],
+    *[(L.Gaussian(scale=0.2), 1, q) for q in (0.025, 0.975)],
+    (L.StudentT(df=3.0, scale=0.5), 1, 0.025),
+    (L.StudentT(df=1.5, scale=0.5), 1, 0.8)])  # no variance: bracketed by the components
+def test_quantiles_equal_a_bisection_of_the_mixture_cdf(likelihood, width, q):
+    params = _params(width, n=20, draws=30, seed=5)
+    dist = Predictive(likelihood, params, squeeze=False)
+    expected = _bisection_quantile(likelihood, params, q)
+    sd = np.where(np.isfinite(dist.std), dist.std, 1.0)  # df = 1.5 has no variance
+    np.testing.assert_allclose((dist.quantile(q) - expected) / sd, 0.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("q", [1e-12, 1 - 1e-12])
+def test_far_tail_quantiles_use_the_survival_function(q):
+    params = _params(2, n=5, draws=30, seed=6)
+    dist = Predictive(HETERO, params)
+    loc, scale = _loc_scale(params)
+
+    def tail(y, b):  # the mass beyond y on the side of q, exact in float64
+        mass = stats.norm.cdf if q < 0.5 else stats.norm.sf
+        return np.mean(mass(y, loc[:, b, 0], scale[:, b, 0])) - min(q, 1 - q)
+
+    expected = [optimize.brentq(tail, -60, 60, args=(b,), xtol=1e-13) for b in range(5)]
+    np.testing.assert_allclose(dist.quantile(q), expected, rtol=1e-10)
+
+
+def test_a_quantile_in_a_gap_between_modes_reaches_the_level():
+    # Two modes far apart: the mixture CDF is flat, to float64, between them.
+    rng = np.random.default_rng(3)
+    loc = np.where(rng.random((40, 30, 1)) < 0.5, -6.0, 6.0)
+    params = np.concatenate([loc, np.full_like(loc, -3.0)], axis=-1).astype("float32")
+    dist = Predictive(HETERO, params)
+    for q in (0.3, 0.5, 0.7):
+        np.testing.assert_allclose(dist.cdf(dist.quantile(q)), q, atol=1e-12)
+
+
+def test_chunk_rows_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match="chunk_rows must be an integer >= 1, got 0"):
+        Predictive(HETERO, HETERO_PARAMS, chunk_rows=0)

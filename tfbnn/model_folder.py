@@ -143,11 +143,19 @@ def read_labelled(path, meta: dict, *, target=None, **reading):
     `target` names the target column if it differs from the training file's;
     `reading` holds `read_table`'s `header`, `sep`, `na_values` and `encoding`.
     """
+    return next(read_labelled_parts(path, meta, target=target, **reading))
+
+
+def read_labelled_parts(path, meta: dict, *, target=None, chunk_rows: int | None = None,
+                        **reading):
+    """`read_labelled` in parts of at most `chunk_rows` rows (None: one part), for files too
+    big to hold: yields `(X, y)` for each part, in file order."""
     with naming_file(path):
-        table = tabular.read_table(path, target=target or meta["target"], task=meta["task"],
-                                   impute=meta["encoder"].get("impute"), fitting=False,
-                                   **reading)
-    return model_features(table.X, meta, path, reading["header"]), table.y.to_numpy()
+        tables = tabular.read_tables(path, target=target or meta["target"], task=meta["task"],
+                                     impute=meta["encoder"].get("impute"),
+                                     chunk_rows=chunk_rows, **reading)
+        for table in tables:
+            yield model_features(table.X, meta, path, reading["header"]), table.y.to_numpy()
 
 
 def model_features(frame: pd.DataFrame, meta: dict, path, header: bool) -> np.ndarray:

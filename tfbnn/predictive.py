@@ -8,10 +8,13 @@ except for `samples`):
 
 * `mean`, `var = aleatoric_var + epistemic_var` (law of total variance:
   the mean of the component variances plus the variance of the component means);
-* `cdf`, `quantile`, `interval` of the mixture (bisection on the mixture CDF);
+* `cdf`, `quantile`, `interval` of the mixture (see `tfbnn.mixture`);
 * `log_prob(y)`: `logsumexp_s log p(y | theta_s) - log S`, per example;
 * for classification: `probs`, `entropy` (total), `expected_entropy` (aleatoric)
   and `mutual_information` (epistemic).
+
+Every summary is computed over blocks of `chunk_rows` inputs, so its memory is
+bounded by the block whatever `B` is (`samples`, `(S, B, d)` itself, excepted).
 
 Regression outputs are mapped back to the user's units through `y = shift + scale * z`
 (the estimators train on standardised targets).
@@ -24,7 +27,8 @@ from functools import cached_property
 import numpy as np
 import tensorflow as tf
 
-from tfbnn.validation import check_level, check_option, check_probability
+from tfbnn import mixture
+from tfbnn.validation import check_int, check_level, check_option, check_probability
 
 
 class Predictive:
@@ -42,28 +46,34 @@ class Predictive:
             fitted on).
         classes: class labels for classification (default `0..K-1`).
         seed: seeds `samples`.
+        chunk_rows: how many inputs a summary works on at once (default: about
+            two million values, `S x chunk_rows x k`); it bounds the memory, not the
+            results.
     """
 
     def __init__(self, likelihood, params, *, shift=0.0, scale=1.0, squeeze="auto",
-                 classes=None, seed=None):
+                 classes=None, seed=None, chunk_rows=None):
         params = tf.cast(params, tf.float32)  # also half-precision outputs (mixed precision)
         if params.shape.rank != 3:
             raise ValueError(f"params must have shape (S, B, k), got {tuple(params.shape)}")
         self.likelihood = likelihood
         self.params = params
-        self.n_draws = int(params.shape[0])
+        self.n_draws, self.n_inputs, n_params = (int(n) for n in params.shape)
         self._shift = np.asarray(shift, np.float64)
         self._scale = np.asarray(scale, np.float64)
         self._seed = seed
-        self._dist = likelihood.distribution(params)
+        self._chunk_rows = (mixture.rows_per_block(self.n_draws, n_params) if chunk_rows is None
+                            else check_int("chunk_rows", chunk_rows, minimum=1))
         self.is_classification = bool(likelihood.is_classification)
+        # One input's distribution tells the target (or class) layout of all of them.
+        corner = params[:1, :1]
+        self._n_targets = int(likelihood.distribution(corner).batch_shape[-1])
         if check_option("squeeze", squeeze, ["auto", True, False]) == "auto":
-            squeeze = not self.is_classification and self._dist.batch_shape[-1] == 1
+            squeeze = not self.is_classification and self._n_targets == 1
         self._squeeze = bool(squeeze)
         if self.is_classification:
-            probs = likelihood.class_probs(params).numpy().astype(np.float64)
-            self._component_probs = probs  # (S, B, K)
-            self.classes = np.arange(probs.shape[-1]) if classes is None else np.asarray(classes)
+            n_classes = int(likelihood.class_probs(corner).shape[-1])
+            self.classes = np.arange(n_classes) if classes is None else np.asarray(classes)
 
     # -- the constructor's arguments --------------------------------------------------
 
@@ -88,6 +98,32 @@ class Predictive:
         """The seed of `samples`."""
         return self._seed
 
+    @property
+    def chunk_rows(self) -> int:
+        """How many inputs a summary works on at once."""
+        return self._chunk_rows
+
+    # -- blocks of inputs -------------------------------------------------------------
+
+    def row_blocks(self) -> list[slice]:
+        """The consecutive blocks of inputs the summaries are computed over."""
+        return mixture.row_blocks(self.n_inputs, self._chunk_rows)
+
+    def _over_blocks(self, compute):
+        """`compute(rows, params)` on each block of inputs, joined along the inputs (a tuple
+        of arrays is joined item by item)."""
+        parts = [compute(rows, self.params[:, rows]) for rows in self.row_blocks()]
+        if isinstance(parts[0], tuple):
+            return tuple(np.concatenate(items) for items in zip(*parts, strict=True))
+        return np.concatenate(parts)
+
+    def _affine(self, rows):
+        """`(shift, scale)` for the inputs `rows` (a map given per input is sliced)."""
+        def part(array):
+            per_input = array.ndim >= 2 and array.shape[0] == self.n_inputs
+            return array[rows] if per_input else array
+        return part(self._shift), part(self._scale)
+
     # -- helpers ------------------------------------------------------------------
 
     def _out(self, array):
@@ -98,14 +134,13 @@ class Predictive:
 
     def _to_model_units(self, y):
         y = np.asarray(y, np.float64)
-        n_targets = self._dist.batch_shape[-1]
         if y.ndim == 1:
-            if n_targets != 1:
-                raise ValueError(f"y must have shape (n, {n_targets}), got {y.shape}")
+            if self._n_targets != 1:
+                raise ValueError(f"y must have shape (n, {self._n_targets}), got {y.shape}")
             y = y[:, None]
-        if y.shape != tuple(self._dist.batch_shape[1:]):
+        if y.shape != (self.n_inputs, self._n_targets):
             raise ValueError(
-                f"y has shape {y.shape}; this predictive is for {tuple(self._dist.batch_shape[1:])}"
+                f"y has shape {y.shape}; this predictive is for {(self.n_inputs, self._n_targets)}"
             )
         return (y - self._shift) / self._scale
 
@@ -120,17 +155,11 @@ class Predictive:
     # -- regression moments ---------------------------------------------------------
 
     @cached_property
-    def _component_mean(self):
-        return self._dist.mean().numpy().astype(np.float64)  # (S, B, d)
-
-    @cached_property
-    def _component_var(self):
-        return self._dist.variance().numpy().astype(np.float64)  # (S, B, d)
-
-    @cached_property
-    def _dist64(self):
-        # CDFs in float64: in float32 the upper tail saturates at 1 - 3e-8.
-        return self.likelihood.distribution(tf.cast(self.params, tf.float64))
+    def _moments(self):
+        """`(mean of the means, mean of the variances, variance of the means)`, `(B, d)`
+        float64 in model units."""
+        return self._over_blocks(
+            lambda rows, params: mixture.moments(self.likelihood.distribution(params)))
 
     @property
     def mean(self) -> np.ndarray:
@@ -140,19 +169,19 @@ class Predictive:
         """
         if self.is_classification:
             return self.probs
-        return self._out(self._shift + self._scale * self._component_mean.mean(axis=0))
+        return self._out(self._shift + self._scale * self._moments[0])
 
     @property
     def aleatoric_var(self) -> np.ndarray:
         """Mean over draws of the likelihood's variance: noise in the data."""
         self._require_regression("aleatoric_var")
-        return self._out(self._scale**2 * self._component_var.mean(axis=0))
+        return self._out(self._scale**2 * self._moments[1])
 
     @property
     def epistemic_var(self) -> np.ndarray:
         """Variance over draws of the likelihood's mean: what the model does not know."""
         self._require_regression("epistemic_var")
-        return self._out(self._scale**2 * self._component_mean.var(axis=0))
+        return self._out(self._scale**2 * self._moments[2])
 
     @property
     def var(self) -> np.ndarray:
@@ -166,61 +195,86 @@ class Predictive:
 
     # -- the mixture's distribution function ----------------------------------------
 
+    def _dist64(self, params):
+        # CDFs in float64: in float32 the upper tail saturates at 1 - 3e-8.
+        return self.likelihood.distribution(tf.cast(params, tf.float64))
+
     def cdf(self, y) -> np.ndarray:
         """Predictive CDF at `y` (user units), `(B, d)` (`(B,)` squeezed); the PIT values
         when `y` is the truth."""
         self._require_regression("cdf")
-        z = tf.constant(self._to_model_units(y), tf.float64)
-        return self._out(tf.reduce_mean(self._dist64.cdf(z[tf.newaxis]), axis=0).numpy())
+        z = self._to_model_units(y)
+        return self._out(self._over_blocks(
+            lambda rows, params: mixture.mixture_cdf(self._dist64(params), z[rows])))
 
     def quantile(self, q) -> np.ndarray:
         """The `q`-quantile of the predictive mixture, `(B, d)` (`(B,)` squeezed), in user
         units."""
         self._require_regression("quantile")
-        z = self._mixture_quantile(check_probability("q", q))
-        return self._out(self._shift + self._scale * z)
+        return self._quantiles([check_probability("q", q)])[0]
 
     def interval(self, level: float = 0.95):
         """Central predictive interval `(lower, upper)` holding `level` of the mass."""
+        self._require_regression("interval")
         tail = (1.0 - check_level(level)) / 2.0
-        return self.quantile(tail), self.quantile(1.0 - tail)
+        lower, upper = self._quantiles([tail, 1.0 - tail])
+        return lower, upper
 
-    def _mixture_quantile(self, q, iterations: int = 60):
-        dist = self._dist64
-        # The mixture quantile lies between the smallest and largest component
-        # quantiles; where a family has no quantile function, use wide moments.
-        try:
-            comp_q = dist.quantile(tf.constant(q, dist.dtype)).numpy().astype(np.float64)
-            lo, hi = comp_q.min(axis=0), comp_q.max(axis=0)
-        except NotImplementedError:
-            mean, sd = self._component_mean, np.sqrt(self._component_var)
-            lo, hi = (mean - 20 * sd).min(axis=0), (mean + 20 * sd).max(axis=0)
-        lo, hi = lo - 1e-6, hi + 1e-6
-        for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            below = tf.reduce_mean(dist.cdf(tf.constant(mid, dist.dtype)[tf.newaxis]), axis=0)
-            below = below.numpy() < q
-            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-        if self.likelihood.is_discrete:
-            return np.ceil(hi - 1e-6)
-        return 0.5 * (lo + hi)
+    def _quantiles(self, levels):
+        mean, mean_var, var_mean = self._moments
+
+        def solve(rows, params):
+            found = mixture.mixture_quantiles(self.likelihood, params, levels, mean[rows],
+                                              mean_var[rows] + var_mean[rows])
+            shift, scale = self._affine(rows)
+            return tuple(shift + scale * z for z in found)
+
+        return [self._out(z) for z in self._over_blocks(solve)]
 
     # -- draws and densities ----------------------------------------------------------
 
     @property
     def samples(self) -> np.ndarray:
         """One draw of `y` per posterior draw, `(S, B, d)` (`(S, B)` squeezed) in user units
-        (labels for classes)."""
-        draws = self._dist.sample(seed=self._tf_seed()).numpy()
-        if self.is_classification:
-            if draws.ndim == 3:  # Bernoulli with one target
-                draws = draws[..., 0]
-            return self.classes[draws.astype(int)]
-        return self._out(self._shift + self._scale * draws.astype(np.float64))
+        (labels for classes): `draw()` with the predictive's `seed`."""
+        return self.draw()
 
-    def _tf_seed(self):
-        rng = np.random.default_rng(self._seed)
-        return tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int32)
+    def draw(self, rng=None, rows=None) -> np.ndarray:
+        """One draw of `y` per posterior draw at the inputs `rows`, as `samples` gives them.
+
+        Draws are made by inversion, each from its own uniform number, and the
+        uniforms are taken from `rng` input after input: drawing a data set's
+        inputs in consecutive parts from one generator gives the same values as
+        drawing them all at once.
+
+        Args:
+            rng: a `numpy.random.Generator`, or a seed for one (default: `seed`).
+            rows: a slice of the inputs (default: all of them).
+
+        Returns:
+            `(S, n, d)` (`(S, n)` squeezed) in user units, or labels for classes.
+        """
+        rng = np.random.default_rng(self._seed if rng is None else rng)
+        rows = slice(None) if rows is None else rows
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            raise ValueError(f"rows must be a slice of consecutive inputs, got {rows!r}")
+        start, stop, _ = rows.indices(self.n_inputs)
+        blocks = mixture.row_blocks(max(stop - start, 0), self._chunk_rows)
+        parts = [self._draw_block(rng, slice(start + b.start, start + b.stop)) for b in blocks]
+        return np.concatenate(parts, axis=1)
+
+    def _draw_block(self, rng, rows):
+        params = self.params[:, rows]
+        width = 1 if self.is_classification else self._n_targets
+        # Uniforms laid out input by input (in (0, 1): a zero would draw -inf).
+        u = np.maximum(rng.random((rows.stop - rows.start, self.n_draws, width)), 2.0**-60)
+        u = u.transpose(1, 0, 2)
+        if self.is_classification:
+            cumulative = np.cumsum(self._component_probs(params), axis=-1)
+            index = np.minimum((cumulative < u).sum(axis=-1), len(self.classes) - 1)
+            return self.classes[index]
+        shift, scale = self._affine(rows)
+        return self._out(shift + scale * mixture.component_quantile(self.likelihood, params, u))
 
     def log_prob(self, y) -> np.ndarray:
         """Log predictive density of `y` at each input, `(B,)`, in user units.
@@ -229,18 +283,21 @@ class Predictive:
         """
         if self.is_classification:
             index = self.class_index(y)
-            log_p = np.log(np.maximum(
-                np.take_along_axis(self._component_probs, index[None, :, None], -1)[..., 0],
-                1e-300))
-            jacobian = 0.0
-        else:
-            z = tf.constant(self._to_model_units(y), tf.float32)
-            log_p = self.likelihood.log_prob(z[tf.newaxis], self.params).numpy()
-            jacobian = np.sum(np.log(np.broadcast_to(self._scale, z.shape)), axis=-1)
-        log_p = np.asarray(log_p, np.float64)
-        peak = log_p.max(axis=0)
-        log_mean = peak + np.log(np.mean(np.exp(log_p - peak), axis=0))
-        return log_mean - jacobian
+
+            def block(rows, params):
+                chosen = np.take_along_axis(self._component_probs(params),
+                                            index[None, rows, None], -1)[..., 0]
+                return mixture.log_mean_exp(np.log(np.maximum(chosen, 1e-300)))
+
+            return self._over_blocks(block)
+        z = self._to_model_units(y)
+
+        def block(rows, params):
+            values = tf.constant(z[rows][None], tf.float32)
+            return mixture.log_mean_exp(self.likelihood.log_prob(values, params).numpy())
+
+        jacobian = np.sum(np.log(np.broadcast_to(self._scale, z.shape)), axis=-1)
+        return self._over_blocks(block) - jacobian
 
     # -- classification -------------------------------------------------------------
 
@@ -248,11 +305,24 @@ class Predictive:
         """The column of each label of `y` in `probs`, `(B,)` (labels as in `classes`)."""
         return label_index(y, self.classes)
 
+    def _component_probs(self, params):
+        return self.likelihood.class_probs(params).numpy().astype(np.float64)  # (S, rows, K)
+
+    @cached_property
+    def _class_summaries(self):
+        """`(probs, expected entropy)`: the averages over draws of each draw's class
+        probabilities `(B, K)` and of their entropy `(B,)`."""
+        def block(rows, params):
+            probs = self._component_probs(params)
+            return probs.mean(axis=0), mixture.entropy(probs).mean(axis=0)
+
+        return self._over_blocks(block)
+
     @property
     def probs(self) -> np.ndarray:
         """Posterior-averaged class probabilities, `(B, K)`."""
         self._require_classification("probs")
-        return self._component_probs.mean(axis=0)
+        return self._class_summaries[0]
 
     @property
     def predicted_class(self) -> np.ndarray:
@@ -263,13 +333,13 @@ class Predictive:
     @property
     def entropy(self) -> np.ndarray:
         """Entropy of the averaged probabilities (total uncertainty), nats."""
-        return _entropy(self.probs)
+        return mixture.entropy(self.probs)
 
     @property
     def expected_entropy(self) -> np.ndarray:
         """Average entropy of each draw's probabilities (aleatoric uncertainty), nats."""
         self._require_classification("expected_entropy")
-        return _entropy(self._component_probs).mean(axis=0)
+        return self._class_summaries[1]
 
     @property
     def mutual_information(self) -> np.ndarray:
@@ -290,8 +360,3 @@ def label_index(labels, classes) -> np.ndarray:
                         dtype=int)
     except KeyError as err:
         raise ValueError(f"Unknown class label {err.args[0]!r}; known: {list(lookup)}") from None
-
-
-def _entropy(probs):
-    probs = np.clip(probs, 1e-300, 1.0)
-    return -np.sum(probs * np.log(probs), axis=-1)

@@ -84,7 +84,7 @@ class CalibratedPredictive(Predictive):
     def __init__(self, base, calibrator: Calibrator):
         model = base if isinstance(base, Predictive) else _gaussian_predictive(base)
         super().__init__(model.likelihood, model.params, shift=model.shift, scale=model.scale,
-                         squeeze=model.squeeze, seed=model.seed,
+                         squeeze=model.squeeze, seed=model.seed, chunk_rows=model.chunk_rows,
                          classes=model.classes if model.is_classification else None)
         self.base = base
         self.calibrator = calibrator

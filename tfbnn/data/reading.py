@@ -4,18 +4,22 @@
 a fixed, documented set of missing-value markers (`DEFAULT_NA_VALUES`, empty
 cells always), an explicit text encoding, a single-character separator, and
 errors that say which file is at fault and what to pass instead (another
-`encoding`, another `sep`).
+`encoding`, another `sep`). `read_frames` reads the same in parts of a given
+number of rows, for files too big to hold at once.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from tfbnn.validation import check_int
 
 DEFAULT_NA_VALUES = ("?", "NA", "N/A", "NaN", "nan")
 """Cells read as missing unless `na_values` says otherwise; an empty cell is always missing."""
@@ -94,19 +98,64 @@ def read_frame(
             the first line holds another separator), or an unknown option.
         TypeError: For options of the wrong type.
     """
+    return next(read_frames(path, header=header, sep=sep, na_values=na_values,
+                            encoding=encoding))
+
+
+def read_frames(
+    path,
+    *,
+    header: bool = True,
+    sep: str = ",",
+    na_values=DEFAULT_NA_VALUES,
+    encoding: str = DEFAULT_ENCODING,
+    chunk_rows: int | None = None,
+):
+    """`read_frame` in parts of at most `chunk_rows` rows (None: the whole file as one
+    part), for files too big to hold at once.
+
+    The parts are parsed with `read_frame`'s options, checks and errors, and keep
+    the file's row numbering in their index (the second part of 1000 rows starts
+    at 1000). Column types are inferred for each part on its own, so a column
+    that looks numeric in one part and not in another is read differently in
+    each (the encoder refuses what it cannot encode).
+
+    Yields:
+        DataFrames, in file order, their column names as strings.
+    """
     if not isinstance(header, bool | np.bool_):
         raise TypeError(f"header must be True or False, got {header!r}")
     markers = check_na_values(na_values)
     check_encoding(encoding)
     check_separator(sep)
+    if chunk_rows is not None:
+        check_int("chunk_rows", chunk_rows, minimum=1)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such file: {path}")
-    try:
-        frame = pd.read_csv(
+    rows = 0
+    with _reading_errors(path, sep, encoding):
+        parts = pd.read_csv(
             path, sep=sep, header=0 if header else None, skipinitialspace=True,
             na_values=[*markers, ""], keep_default_na=False, encoding=encoding,
-            low_memory=False)
+            low_memory=False, chunksize=chunk_rows)
+        with contextlib.nullcontext([parts]) if chunk_rows is None else parts as frames:
+            for frame in frames:
+                rows += len(frame)
+                if len(frame):
+                    # Plain string names keep the encoder state JSON-serialisable.
+                    frame.columns = [str(name) for name in frame.columns]
+                    yield frame
+    if rows == 0:
+        raise ValueError(f"{path} has no data rows")
+
+
+@contextlib.contextmanager
+def _reading_errors(path: Path, sep: str, encoding: str):
+    """pandas' errors while reading `path`, as ValueErrors that name the file and what to
+    pass instead."""
+    try:
+        yield
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path} is empty") from None
     except UnicodeError:
@@ -116,11 +165,6 @@ def read_frame(
         raise ValueError(f"{path}: cannot parse as CSV with sep={sep!r}: "
                          f"{' '.join(str(err).split())}{separator_hint(path, sep, encoding)}"
                          ) from None
-    if len(frame) == 0:
-        raise ValueError(f"{path} has no data rows")
-    # Plain string names keep the encoder state JSON-serialisable.
-    frame.columns = [str(name) for name in frame.columns]
-    return frame
 
 
 def separator_hint(path, sep: str, encoding: str = DEFAULT_ENCODING) -> str:

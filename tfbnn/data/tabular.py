@@ -30,6 +30,7 @@ from tfbnn.data.reading import (
     DEFAULT_NA_VALUES,
     check_na_values,
     read_frame,
+    read_frames,
     separator_hint,
 )
 from tfbnn.validation import check_option
@@ -152,11 +153,51 @@ def read_table(
     if task is not None:
         check_option("task", task, [t.value for t in Task])
     check_option("impute", impute, IMPUTE_OPTIONS)
-    read_options = {"header": header, "sep": sep,
-                    "na_values": list(check_na_values(na_values)), "encoding": encoding}
+    read_options = _read_options(header, sep, na_values, encoding)
     path = Path(path)
     frame = read_frame(path, **read_options)
-    read_options["header"] = bool(header)  # not np.bool_, for JSON
+    return _split_table(frame, path, target, task, impute, read_options, fitting)
+
+
+def read_tables(
+    path,
+    *,
+    target,
+    task,
+    chunk_rows: int | None,
+    header: bool = True,
+    sep: str = ",",
+    impute=None,
+    na_values=DEFAULT_NA_VALUES,
+    encoding: str = DEFAULT_ENCODING,
+):
+    """`read_table(..., fitting=False)` in parts of at most `chunk_rows` rows (None: the whole
+    file as one part): the rows of a file too big to hold, for a fitted model.
+
+    Each part is read (see `read_frames`) and checked as `read_table` reads a
+    whole file. `task` must be given: it is not inferred from a part.
+
+    Yields:
+        A `Table` per part, in file order.
+    """
+    check_option("task", task, [t.value for t in Task])
+    check_option("impute", impute, IMPUTE_OPTIONS)
+    read_options = _read_options(header, sep, na_values, encoding)
+    path = Path(path)
+    for frame in read_frames(path, **read_options, chunk_rows=chunk_rows):
+        yield _split_table(frame, path, target, task, impute, read_options, fitting=False)
+
+
+def _read_options(header, sep, na_values, encoding) -> dict:
+    return {"header": header, "sep": sep, "na_values": list(check_na_values(na_values)),
+            "encoding": encoding}
+
+
+def _split_table(frame, path: Path, target, task, impute, read_options: dict,
+                 fitting: bool) -> Table:
+    """`read_table`'s checks of a `frame` read from `path`, split into features and target."""
+    read_options = {**read_options, "header": bool(read_options["header"])}  # for JSON
+    sep, encoding = read_options["sep"], read_options["encoding"]
     hint = separator_hint(path, sep, encoding) if frame.shape[1] == 1 else ""
     target_name = _resolve_target(frame, target, path, hint)
     X = frame.drop(columns=target_name)

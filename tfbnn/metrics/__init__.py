@@ -53,12 +53,14 @@ from tfbnn.metrics.regression import (
     rmse,
     sharpness,
 )
+from tfbnn.metrics.running import RunningEvaluation
 from tfbnn.metrics.scores import crps, crps_gaussian, crps_samples, interval_score, nll
 from tfbnn.metrics.summary import evaluate
 from tfbnn.metrics.uncertainty import UncertaintyMeasure, ood_auroc
 
 __all__ = [
     "BinStrategy",
+    "RunningEvaluation",
     "UncertaintyMeasure",
     "accuracy",
     "brier_score",

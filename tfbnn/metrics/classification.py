@@ -111,7 +111,11 @@ def expected_calibration_error(y_true, y_pred, n_bins: int = 10,
         n_bins: number of confidence bins.
         strategy: `"uniform"` or `"quantile"` bins (see `reliability_bins`).
     """
-    bins = reliability_bins(y_true, y_pred, n_bins, strategy)
+    return expected_calibration_error_of_bins(reliability_bins(y_true, y_pred, n_bins, strategy))
+
+
+def expected_calibration_error_of_bins(bins: dict) -> float:
+    """The ECE of `reliability_bins` (its `count`, `accuracy` and `confidence`)."""
     weights = bins["count"] / bins["count"].sum()
     return float(np.sum(weights * np.abs(bins["accuracy"] - bins["confidence"])))
 
@@ -119,5 +123,9 @@ def expected_calibration_error(y_true, y_pred, n_bins: int = 10,
 def maximum_calibration_error(y_true, y_pred, n_bins: int = 10,
                               strategy: str = "uniform") -> float:
     """MCE: the largest `|accuracy_b - confidence_b|` over non-empty bins."""
-    bins = reliability_bins(y_true, y_pred, n_bins, strategy)
+    return maximum_calibration_error_of_bins(reliability_bins(y_true, y_pred, n_bins, strategy))
+
+
+def maximum_calibration_error_of_bins(bins: dict) -> float:
+    """The MCE of `reliability_bins` (its `accuracy` and `confidence`)."""
     return float(np.max(np.abs(bins["accuracy"] - bins["confidence"])))

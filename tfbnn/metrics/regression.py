@@ -107,9 +107,13 @@ def calibration_curve(y_true, y_pred, levels=None):
         `(expected, observed)`, two arrays of the levels' length.
     """
     expected = _levels(levels)
-    pit = pit_values(y_true, y_pred).reshape(-1)
-    observed = np.mean(pit[None, :] <= expected[:, None], axis=1)
-    return expected, observed
+    return expected, _share_at_most(pit_values(y_true, y_pred).reshape(-1), expected)
+
+
+def _share_at_most(values, thresholds):
+    """The fraction of `values` at most each threshold (by sorting, so no array of
+    thresholds x values is made)."""
+    return np.searchsorted(np.sort(values), thresholds, side="right") / values.size
 
 
 def _levels(levels):
@@ -142,8 +146,7 @@ def coverage_curve(y_true, y_pred, levels=None):
     if isinstance(y_pred, Predictive) and y_pred.likelihood.is_discrete:
         return levels, np.array([coverage(y_true, y_pred, level) for level in levels])
     pit = pit_values(y_true, y_pred).reshape(-1)
-    inside = np.abs(pit[None, :] - 0.5) <= levels[:, None] / 2
-    return levels, inside.mean(axis=1)
+    return levels, _share_at_most(np.abs(pit - 0.5), levels / 2)
 
 
 def calibration_error(y_true, y_pred, levels=None) -> float:
@@ -154,8 +157,12 @@ def calibration_error(y_true, y_pred, levels=None) -> float:
         y_pred: a regression `Predictive` or a Gaussian `(mean, std)` tuple.
         levels: probabilities in [0, 1] (default 0.01, 0.02, ..., 0.99).
     """
-    expected, observed = calibration_curve(y_true, y_pred, levels)
-    return float(np.mean(np.abs(observed - expected)))
+    return calibration_error_of_curve(*calibration_curve(y_true, y_pred, levels))
+
+
+def calibration_error_of_curve(expected, observed) -> float:
+    """`calibration_error` from a calibration curve (`calibration_curve`'s two arrays)."""
+    return float(np.mean(np.abs(np.asarray(observed) - expected)))
 
 
 def miscalibration_area(y_true, y_pred, levels=None) -> float:
@@ -163,7 +170,11 @@ def miscalibration_area(y_true, y_pred, levels=None) -> float:
 
     The curve is anchored at (0, 0) and (1, 1). 0 is perfect; 0.5 is the worst.
     """
-    expected, observed = calibration_curve(y_true, y_pred, levels)
+    return miscalibration_area_of_curve(*calibration_curve(y_true, y_pred, levels))
+
+
+def miscalibration_area_of_curve(expected, observed) -> float:
+    """`miscalibration_area` from a calibration curve (`calibration_curve`'s two arrays)."""
     expected = np.concatenate([[0.0], expected, [1.0]])
     observed = np.concatenate([[0.0], observed, [1.0]])
     return float(np.trapezoid(np.abs(observed - expected), expected))

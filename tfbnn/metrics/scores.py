@@ -97,15 +97,32 @@ def crps(y_true, y_pred) -> float:
     Args:
         y_true: targets, `(B,)` or `(B, d)`.
         y_pred: a regression `Predictive`, scored from its `samples` with the
-            unbiased energy form (`crps_samples`; one draw per posterior draw, so
+            unbiased energy form (`predictive_crps`; one draw per posterior draw, so
             the estimate is noisier for few draws), or a Gaussian `(mean, std)`
             tuple, scored in closed form (`crps_gaussian`).
     """
     if isinstance(require_regression(y_pred, "crps"), Predictive):
-        samples = np.asarray(y_pred.samples, np.float64)
-        return float(np.mean(crps_samples(predictive_targets(y_true, y_pred), samples)))
+        return float(np.mean(predictive_crps(y_true, y_pred)))
     mean, std = mean_std(y_pred, "crps")
     return float(np.mean(crps_gaussian(y_true, mean, std)))
+
+
+def predictive_crps(y_true, predictive: Predictive, rng=None) -> np.ndarray:
+    """`crps_samples` of a regression `Predictive` at each target, a block of inputs at a time.
+
+    The draws are `predictive.draw(rng)` (its `samples` for `rng=None`); with one
+    generator passed to the consecutive parts of a data set, they are the draws of
+    the whole, so the scores are too.
+
+    Args:
+        y_true: targets, shaped as the predictive's mean.
+        predictive: a regression `Predictive`.
+        rng: a `numpy.random.Generator` (or a seed); None uses the predictive's `seed`.
+    """
+    y = predictive_targets(y_true, require_regression(predictive, "crps"))
+    rng = np.random.default_rng(predictive.seed if rng is None else rng)
+    return np.concatenate([crps_samples(y[rows], predictive.draw(rng, rows))
+                           for rows in predictive.row_blocks()])
 
 
 def interval_score(y_true, y_pred, level: float = 0.95) -> float:

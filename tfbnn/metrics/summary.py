@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from tfbnn.metrics.classification import (
-    accuracy,
-    brier_score,
-    expected_calibration_error,
-    maximum_calibration_error,
-)
-from tfbnn.metrics.inputs import predictive_targets
-from tfbnn.metrics.regression import (
-    calibration_error,
-    coverage,
-    interval_width,
-    mae,
-    miscalibration_area,
-    rmse,
-    sharpness,
-)
-from tfbnn.metrics.scores import crps, interval_score, nll
+from tfbnn.metrics.running import RunningEvaluation
 from tfbnn.predictive import Predictive
 from tfbnn.validation import check_level
 
 
 def evaluate(model_or_predictive, X=None, y=None, *, level: float = 0.95) -> dict:
     """Every metric that applies, as a dict of floats.
+
+    For a data set scored in parts, `RunningEvaluation` gives the same dict.
 
     Args:
         model_or_predictive: a `Predictive`, or a model with
@@ -56,28 +40,4 @@ def evaluate(model_or_predictive, X=None, y=None, *, level: float = 0.95) -> dic
         raise TypeError(
             "evaluate takes a Predictive or a model with predict_distribution(X), "
             f"got {type(model_or_predictive).__name__}")
-    if predictive.is_classification:
-        return {
-            "accuracy": accuracy(y, predictive),
-            "nll": nll(y, predictive),
-            "brier_score": brier_score(y, predictive),
-            "ece": expected_calibration_error(y, predictive),
-            "mce": maximum_calibration_error(y, predictive),
-            "mean_entropy": float(np.mean(predictive.entropy)),
-            "mean_mutual_information": float(np.mean(predictive.mutual_information)),
-        }
-    y = predictive_targets(y, predictive)
-    bounds = tuple(np.asarray(b) for b in predictive.interval(level))  # computed once
-    return {
-        "rmse": rmse(y, predictive),
-        "mae": mae(y, predictive),
-        "nll": nll(y, predictive),
-        "crps": crps(y, predictive),
-        "coverage": coverage(y, bounds),
-        "interval_width": interval_width(y, bounds),
-        "interval_score": interval_score(y, bounds, level),
-        "calibration_error": calibration_error(y, predictive),
-        "miscalibration_area": miscalibration_area(y, predictive),
-        "sharpness": sharpness(predictive),
-        "level": level,
-    }
+    return RunningEvaluation(level).add(y, predictive).scores()
