@@ -69,7 +69,7 @@ def add_benchmark_parser(subparsers) -> None:
                     "the published results. Re-running with the same --out resumes.")
     add_uci_arguments(uci)
     add_common_options(uci)
-    uci.set_defaults(run=run_benchmark_command)
+    uci.set_defaults(run=run_benchmark_command, parser=uci)
 
 
 def run_benchmark_command(args) -> int:
