@@ -198,6 +198,12 @@ def table(tmp_path_factory) -> Path:
     return path
 
 
+def _snapshot(folder) -> dict:
+    """Every file under `folder` (relative path -> bytes, mtime)."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def _run(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -207,14 +213,16 @@ def _run(capsys, *argv):
 def test_fit_over_a_model_needs_overwrite_and_says_what_is_there(table, tmp_path, capsys):
     model = tmp_path / "model"
     assert _run(capsys, "fit", table, "--target", "y", "--out", model, *TINY)[0] == 0
-    before = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
+    before = _snapshot(model)
     # A missing data file: the refusal comes before the data is read, let alone trained on.
     code, _, err = _run(capsys, "fit", tmp_path / "missing.csv", "--target", "y", "--out",
                         model, *TINY)
     assert code == 2 and len(err.splitlines()) == 1
     assert f"--out {model} already holds a regression model of 'y'" in err
     assert "inference vi" in err and "add --overwrite to replace it" in err
-    assert {p.name: p.stat().st_mtime_ns for p in model.iterdir()} == before
+    code, _, err = _run(capsys, "fit", table, "--target", "y", "--out", model, *TINY)
+    assert code == 2 and "add --overwrite to replace it" in err
+    assert _snapshot(model) == before  # byte for byte, and no file added or removed
     code, out, err = _run(capsys, "fit", table, "--target", "y", "--out", model, "--overwrite",
                           "--inference", "mc_dropout", *TINY)
     assert code == 0, err
