@@ -10,10 +10,7 @@ taken in another order), from a few epochs of a tiny network.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
 import sys
 
 import keras
@@ -21,6 +18,7 @@ import numpy as np
 import pytest
 
 import tfbnn
+from tfbnn.training.workers import loopback_tf_configs, run_processes
 
 TOLERANCE = 1e-5
 TIMEOUT = 150  # seconds a run's processes may take before they are killed
@@ -105,34 +103,10 @@ def run_script(mode: str, out, tf_configs=None) -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
            "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
     configs = tf_configs or [None]
-    processes = []
-    try:
-        for i, config in enumerate(configs):
-            worker_env = env if config is None else {**env, "TF_CONFIG": json.dumps(config)}
-            target = str(out) if i == 0 else f"{out}.worker{i}.npz"
-            processes.append(subprocess.Popen(
-                [sys.executable, "-c", SCRIPT, mode, target], env=worker_env,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        for process in processes:
-            output, _ = process.communicate(timeout=TIMEOUT)
-            assert process.returncode == 0, output[-3000:]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def free_ports(n: int) -> list[int]:
-    """`n` distinct free TCP ports on 127.0.0.1."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+    commands = [[sys.executable, "-c", SCRIPT, mode, str(out) if i == 0 else f"{out}.worker{i}.npz"]
+                for i in range(len(configs))]
+    envs = [env if config is None else {**env, "TF_CONFIG": config} for config in configs]
+    run_processes(commands, envs, TIMEOUT)
 
 
 def check_same_as_one_device(results) -> None:
@@ -166,11 +140,8 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
 
 
 def test_multi_worker_strategy_on_loopback_matches_one_worker(tmp_path):
-    ports = free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    configs = [{"cluster": cluster, "task": {"type": "worker", "index": i}} for i in range(2)]
     out = tmp_path / "worker.npz"
-    run_script("worker", out, configs)
+    run_script("worker", out, loopback_tf_configs(2))
     results = np.load(out)
     assert int(results["replicas"]) == 2
     check_same_as_one_device(results)

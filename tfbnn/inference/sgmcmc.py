@@ -20,7 +20,11 @@ find a new mode), the rest samples it, and draws are kept at the end of each
 cycle's sampling phase.
 
 Every cycle (or, for SGLD, every block of steps) is one call of one compiled
-function: a `tf.while_loop` over steps with the data held as tensors.
+function: a `tf.while_loop` over steps with the data held as tensors. Data larger
+than memory comes as a `tfbnn.training.stream.Stream` of `(x, y)` batches, read in
+its own order and on across passes, a compiled step per batch; the schedule is the
+same, in steps (`ceil(N / B)` per epoch, `N` the stream's rows, `B` its first
+batch's size).
 
 #### References
 
@@ -55,8 +59,8 @@ from tfbnn.inference.mcmc import (
     cached_runner,
     check_gamma_prior,
 )
-from tfbnn.inference.training_data import refuse_stream
 from tfbnn.optimizers import FlatOptimizer, program_key
+from tfbnn.training.stream import Stream
 from tfbnn.validation import check_fraction, check_int, check_option, check_positive
 
 logger = logging.getLogger("tfbnn")
@@ -99,6 +103,9 @@ class _StepRunner:
         if preconditioner == "rmsprop":
             self.rmsprop = FlatOptimizer(rmsprop_preconditioner(), (log_posterior.size,))
         self.run = tf.function(self._run, jit_compile=jit_compile, reduce_retracing=True)
+        self.stream_step = tf.function(self._step, jit_compile=jit_compile,
+                                       reduce_retracing=True)
+        self.run_stream = tf.function(self._run_stream)
 
     def initial_moments(self) -> list:
         """The preconditioner's fresh state (empty without one)."""
@@ -114,6 +121,46 @@ class _StepRunner:
         epsilon = self.rmsprop.optimizer.epsilon
         return -step, tf.math.rsqrt(self.rmsprop.slot(moments, "velocity") + epsilon), moments
 
+    def _step(self, theta, velocity, moments, xb, yb, n, rate, noisy, seed, friction,
+              temperature):
+        """One step on the minibatch `(xb, yb)` of `n` training rows. Returns the new
+        `theta`, `velocity`, `moments` and the minibatch's mean NLL per example."""
+        batch = tf.cast(tf.shape(xb)[0], theta.dtype)
+        with tf.GradientTape() as tape:
+            tape.watch(theta)
+            log_lik = self.log_posterior.log_likelihood(theta[tf.newaxis], xb, yb)[0]
+            # Per-example potential U / N, U = -(log prior + N/B * minibatch log-lik).
+            loss = -(self.log_posterior.log_prior(theta[tf.newaxis])[0]
+                     + n / batch * log_lik) / n
+        drift, precond, moments = self._precondition(moments, tape.gradient(loss, theta))
+        # Noise only where the schedule injects it (cyclical SG-HMC explores without),
+        # and from Philox: random numbers are the dearest part of a step under XLA on
+        # CPU, the default generator dearer still.
+        xi = tf.cond(
+            noisy > 0,
+            lambda: tf.random.stateless_normal(tf.shape(theta), seed=seed, alg="philox"),
+            lambda: tf.zeros_like(theta))
+        if self.sampler == "sgld":
+            scale = tf.sqrt(2.0 * rate * precond * temperature / n) * noisy
+            theta = theta - rate * drift + scale * xi
+        else:
+            scale = tf.sqrt(2.0 * friction * rate * precond * temperature / n) * noisy
+            velocity = (1.0 - friction) * velocity - rate * drift + scale * xi
+            theta = theta + velocity
+        return theta, velocity, moments, -log_lik / batch
+
+    @staticmethod
+    def _draw_slots(keep, theta):
+        """A zero buffer for the draws `keep` (draw slot per step, or -1) asks for."""
+        n_keep = tf.maximum(tf.reduce_max(keep) + 1, 1)
+        return tf.zeros(tf.stack([n_keep, tf.shape(theta)[0]]), theta.dtype)
+
+    @staticmethod
+    def _keep(kept, slot, theta):
+        """`kept` with row `slot` set to `theta` (unchanged for slot -1)."""
+        mask = tf.one_hot(slot, tf.shape(kept)[0], dtype=theta.dtype)[:, tf.newaxis]
+        return kept * (1.0 - mask) + mask * theta[tf.newaxis]
+
     def _run(self, theta, velocity, moments, x, y, batches, rates, noisy, keep, seed, friction,
              temperature):
         """Steps over the rows of `batches` `(K, B)` (minibatch row indices).
@@ -124,45 +171,77 @@ class _StepRunner:
         mean minibatch negative log-likelihood per example.
         """
         n = tf.cast(tf.shape(x)[0], theta.dtype)
-        batch = tf.cast(tf.shape(batches)[1], theta.dtype)
-        n_keep = tf.reduce_max(keep) + 1
-        kept = tf.zeros(tf.stack([tf.maximum(n_keep, 1), tf.shape(theta)[0]]), theta.dtype)
 
         def body(i, theta, velocity, moments, kept, nll_sum):
             idx = batches[i]
-            with tf.GradientTape() as tape:
-                tape.watch(theta)
-                log_lik = self.log_posterior.log_likelihood(
-                    theta[tf.newaxis], tf.gather(x, idx), tf.gather(y, idx))[0]
-                # Per-example potential U / N, U = -(log prior + N/B * minibatch log-lik).
-                loss = -(self.log_posterior.log_prior(theta[tf.newaxis])[0]
-                         + n / batch * log_lik) / n
-            drift, precond, moments = self._precondition(moments, tape.gradient(loss, theta))
-            # Noise only where the schedule injects it (cyclical SG-HMC explores
-            # without), and from Philox: random numbers are the dearest part of a
-            # step under XLA on CPU, the default generator dearer still.
-            xi = tf.cond(
-                noisy[i] > 0,
-                lambda: tf.random.stateless_normal(tf.shape(theta), seed=seed + [0, i],
-                                                   alg="philox"),
-                lambda: tf.zeros_like(theta))
-            if self.sampler == "sgld":
-                scale = tf.sqrt(2.0 * rates[i] * precond * temperature / n) * noisy[i]
-                theta = theta - rates[i] * drift + scale * xi
-            else:
-                scale = tf.sqrt(2.0 * friction * rates[i] * precond * temperature / n) * noisy[i]
-                velocity = (1.0 - friction) * velocity - rates[i] * drift + scale * xi
-                theta = theta + velocity
-            slot = tf.one_hot(keep[i], tf.shape(kept)[0], dtype=theta.dtype)[:, tf.newaxis]
-            kept = kept * (1.0 - slot) + slot * theta[tf.newaxis]
-            return i + 1, theta, velocity, moments, kept, nll_sum - log_lik / batch
+            theta, velocity, moments, nll = self._step(
+                theta, velocity, moments, tf.gather(x, idx), tf.gather(y, idx), n, rates[i],
+                noisy[i], seed + [0, i], friction, temperature)
+            return i + 1, theta, velocity, moments, self._keep(kept, keep[i], theta), nll_sum + nll
 
-        zero = tf.zeros((), theta.dtype)
         steps = tf.shape(batches)[0]
         _, theta, velocity, moments, kept, nll_sum = tf.while_loop(
             lambda i, *_: i < steps, body,
-            (tf.constant(0), theta, velocity, moments, kept, zero))
+            (tf.constant(0), theta, velocity, moments, self._draw_slots(keep, theta),
+             tf.zeros((), theta.dtype)))
         return theta, velocity, moments, kept, nll_sum / tf.cast(steps, theta.dtype)
+
+    def _run_stream(self, theta, velocity, moments, batches, n, rates, noisy, keep, seed,
+                    friction, temperature):
+        """As `_run`, a step per `(x, y)` batch read from the iterator `batches` (the
+        stream repeated) and `n` the training rows: one compiled step per batch, as
+        XLA cannot compile the reading of a dataset."""
+        kept, nll_sum = self._draw_slots(keep, theta), tf.zeros((), theta.dtype)
+        for i in tf.range(tf.shape(rates)[0]):
+            xb, yb = next(batches)
+            theta, velocity, moments, nll = self.stream_step(
+                theta, velocity, moments, xb, yb, n, rates[i], noisy[i], seed + [0, i],
+                friction, temperature)
+            kept, nll_sum = self._keep(kept, keep[i], theta), nll_sum + nll
+        return theta, velocity, moments, kept, nll_sum / tf.cast(tf.shape(rates)[0], theta.dtype)
+
+
+def minibatch_rows(rng, n: int, batch_size: int, epochs: int) -> np.ndarray:
+    """`(epochs * ceil(n / B), B)` row indices: a fresh permutation per epoch, wrapped
+    so that every minibatch has `B` rows (static shapes for XLA). In-memory data is
+    read in this order, one call per cycle after the cycles' noise seeds are drawn."""
+    steps = -(-n // batch_size)
+    rows = [np.resize(rng.permutation(n), steps * batch_size) for _ in range(epochs)]
+    return np.concatenate(rows).reshape(-1, batch_size).astype(np.int32)
+
+
+class ArrayFeed:
+    """Minibatches of in-memory arrays, in the order of `minibatch_rows`."""
+
+    def __init__(self, x, y, batch_size: int, rng):
+        self.x, self.y = tf.constant(x, tf.float32), tf.constant(y, tf.float32)
+        self.n, self.rng = len(x), rng
+        self.batch_size = min(batch_size, self.n)
+
+    def run(self, runner, epochs: int, theta, velocity, moments, *schedule):
+        batches = tf.constant(minibatch_rows(self.rng, self.n, self.batch_size, epochs))
+        return runner.run(theta, velocity, moments, self.x, self.y, batches, *schedule)
+
+    def passes(self):
+        """The training data as `(x, y)` batches (one: all rows)."""
+        return [(self.x, self.y)]
+
+
+class StreamFeed:
+    """Minibatches of a `Stream`, in its own order, read on across passes (a cycle
+    need not end with a pass). The batch size is that of its first batch."""
+
+    def __init__(self, stream: Stream):
+        self.dataset, self.n = stream.dataset, len(stream)
+        self.batch_size = int(next(iter(self.dataset.take(1)))[0].shape[0])
+        self.batches = iter(self.dataset.repeat())
+
+    def run(self, runner, epochs: int, theta, velocity, moments, *schedule):
+        return runner.run_stream(theta, velocity, moments, self.batches,
+                                 tf.constant(self.n, theta.dtype), *schedule)
+
+    def passes(self):
+        return self.dataset
 
 
 def _batches(rng, n: int, batch_size: int, epochs: int) -> np.ndarray:
@@ -267,9 +346,14 @@ class StochasticGradientMCMC(SampledPosterior):
         return rates.astype(np.float32), noisy.astype(np.float32), keep.astype(np.int32)
 
     def fit(self, x, y, likelihood, settings: FitSettings):
+        """Samples from arrays `x, y`, or from `x` a `Stream` of batches (`y` None): the
+        likelihood term scaled by its rows `N` (counted or given), the schedule in steps
+        of `ceil(N / B)` per epoch, `B` the stream's first batch's size."""
         check_no_strategy(settings, self.name)
-        refuse_stream(x, "sgmcmc", "inference='vi', 'ensemble', 'swag' or 'laplace'")
-        model = models.network(x.shape[1:], y.shape[1], likelihood, settings,
+        streamed = isinstance(x, Stream)
+        example_shape, n_targets = ((x.example_shape, x.n_targets) if streamed
+                                    else (x.shape[1:], y.shape[1]))
+        model = models.network(example_shape, n_targets, likelihood, settings,
                                seed=settings.seed, name="sgmcmc_mlp")
         log_posterior = LogPosterior(model, likelihood, settings.prior, self.noise_precision_prior)
         key = (self.sampler, self.preconditioner, self.jit_compile,
@@ -279,9 +363,25 @@ class StochasticGradientMCMC(SampledPosterior):
             lambda: _StepRunner(log_posterior, self.sampler, self.preconditioner,
                                 self.jit_compile))
         rng = np.random.default_rng(settings.seed)
-        n = len(x)
-        batch_size = min(settings.batch_size, n)
-        steps_per_epoch = -(-n // batch_size)
+        theta = tf.constant(log_posterior.initial_state(1, "map", rng.integers(2**31))[0])
+        # The noise seeds come before the data order, so a stream draws the same noise.
+        seeds = rng.integers(0, 2**31 - 1, size=(self.n_cycles, 2)).astype(np.int32)
+        feed = StreamFeed(x) if streamed else ArrayFeed(x, y, settings.batch_size, rng)
+        start = time.perf_counter()
+        draws, nlls = self._sample(runner, feed, theta, seeds, settings)
+        seconds = time.perf_counter() - start
+        draws = np.concatenate(draws)[:, np.newaxis, :]  # (T, 1, P): one chain
+        self.model, self.likelihood, self.draws_ = model, likelihood, draws
+        log_posterior.functional.set_params(draws[-1, 0])
+        self.diagnostics_ = self._diagnostics(log_posterior, draws, feed.passes())
+        self.diagnostics_["seconds"] = seconds
+        logger.info("sgmcmc: %d cycles, %d draws in %.1f s", self.n_cycles, len(draws), seconds)
+        return {"nll": nlls, "diagnostics": dict(self.diagnostics_)}
+
+    def _sample(self, runner, feed, theta, seeds, settings: FitSettings):
+        """Runs the cycles from `theta`, one compiled call each; returns the kept draws
+        (a `(D, P)` array per cycle after burn-in) and each cycle's mean minibatch NLL."""
+        steps_per_epoch = -(-feed.n // feed.batch_size)
         epochs_per_cycle = max(1, settings.epochs // self.n_cycles)
         steps_per_cycle = epochs_per_cycle * steps_per_epoch
         if steps_per_cycle < 4:
@@ -292,26 +392,18 @@ class StochasticGradientMCMC(SampledPosterior):
         rates, noisy, keep = self.schedule(steps_per_cycle)
         burnin_cycles = int(round(self.burnin * self.n_cycles)) if self.sampler == "sgld" else 0
         burnin_cycles = min(burnin_cycles, self.n_cycles - 1)
-        x_t, y_t = tf.constant(x, tf.float32), tf.constant(y, tf.float32)
-        theta = tf.constant(log_posterior.initial_state(1, "map", rng.integers(2**31))[0])
-        velocity = tf.zeros_like(theta)
-        moments = runner.initial_moments()
-        friction = tf.constant(1.0 - self.momentum, tf.float32)
-        temperature = tf.constant(self.temperature, tf.float32)
-        schedule = (tf.constant(rates), tf.constant(noisy))
+        velocity, moments = tf.zeros_like(theta), runner.initial_moments()
+        constants = (tf.constant(1.0 - self.momentum, tf.float32),
+                     tf.constant(self.temperature, tf.float32))
         no_keep = tf.constant(np.full_like(keep, -1))
-
         progress = keras.utils.Progbar(self.n_cycles, verbose=1, unit_name="cycle",
                                        stateful_metrics=["nll"]) if settings.verbose else None
-        start = time.perf_counter()
         draws, nlls = [], []
         for cycle in range(self.n_cycles):
-            batches = tf.constant(_batches(rng, n, batch_size, epochs_per_cycle))
-            seed = tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int32)
             keep_t = no_keep if cycle < burnin_cycles else tf.constant(keep)
-            theta, velocity, moments, kept, nll = runner.run(
-                theta, velocity, moments, x_t, y_t, batches, *schedule, keep_t, seed, friction,
-                temperature)
+            theta, velocity, moments, kept, nll = feed.run(
+                runner, epochs_per_cycle, theta, velocity, moments, tf.constant(rates),
+                tf.constant(noisy), keep_t, tf.constant(seeds[cycle]), *constants)
             nll = float(nll)
             if not math.isfinite(nll) or not np.isfinite(theta.numpy()).all():
                 raise FloatingPointError(
@@ -323,20 +415,14 @@ class StochasticGradientMCMC(SampledPosterior):
             nlls.append(nll)
             if progress is not None:
                 progress.update(cycle + 1, [("nll", nll)])
-        seconds = time.perf_counter() - start
-        draws = np.concatenate(draws)[:, np.newaxis, :]  # (T, 1, P): one chain
-        self.model, self.likelihood, self.draws_ = model, likelihood, draws
-        log_posterior.functional.set_params(draws[-1, 0])
-        self.diagnostics_ = self._diagnostics(log_posterior, draws, x_t, y_t)
-        self.diagnostics_["seconds"] = seconds
-        logger.info("sgmcmc: %d cycles, %d draws in %.1f s", self.n_cycles, len(draws), seconds)
-        return {"nll": nlls, "diagnostics": dict(self.diagnostics_)}
+        return draws, nlls
 
-    def _diagnostics(self, log_posterior, draws, x, y) -> dict:
+    def _diagnostics(self, log_posterior, draws, batches) -> dict:
+        """Summaries of the draws over the training data, read as `(x, y)` `batches`."""
         flat = tf.constant(draws[:, 0])
-        log_lik = np.concatenate([
-            log_posterior.log_likelihood(flat[i : i + 256], x, y).numpy()
-            for i in range(0, len(flat), 256)])
+        log_lik = sum(np.concatenate([log_posterior.log_likelihood(flat[i : i + 256], xb, yb)
+                                      .numpy() for i in range(0, len(flat), 256)])
+                      for xb, yb in batches)
         out = {"sampler": self.sampler, "n_chains": 1, "num_draws": int(len(flat)),
                "mean_log_lik": float(np.mean(log_lik))}
         if len(flat) >= 4:
