@@ -34,6 +34,7 @@ TINY = ["--epochs", "2", "--hidden-units", "4", "--quiet", "--seed", "0"]
 FAULTY_SAVE = """
 import os, sys
 from pathlib import Path
+sys.argv[0] = "tfbnn"  # as the command line, which saves: the package skips TensorFlow
 from tfbnn.files import replace_folder
 
 path, content, kill_at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
