@@ -1,5 +1,14 @@
 """Keras 3 layers for Bayesian neural networks."""
 
+from tfbnn.layers.conv import (
+    Conv1DFlipout,
+    Conv1DReparameterization,
+    Conv2DFlipout,
+    Conv2DReparameterization,
+    Conv3DFlipout,
+    Conv3DReparameterization,
+    ConvVariational,
+)
 from tfbnn.layers.dropout import MCDropout
 from tfbnn.layers.heads import LearnedScale
 from tfbnn.layers.posterior import VariationalLayer, set_kl_weight, variational_layers
@@ -18,6 +27,13 @@ from tfbnn.layers.variational import (
 )
 
 __all__ = [
+    "Conv1DFlipout",
+    "Conv1DReparameterization",
+    "Conv2DFlipout",
+    "Conv2DReparameterization",
+    "Conv3DFlipout",
+    "Conv3DReparameterization",
+    "ConvVariational",
     "DenseFlipout",
     "DenseLocalReparameterization",
     "DenseReparameterization",
