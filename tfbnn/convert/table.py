@@ -22,6 +22,14 @@ import inspect
 
 import keras
 
+from tfbnn.layers.conv import (
+    Conv1DFlipout,
+    Conv1DReparameterization,
+    Conv2DFlipout,
+    Conv2DReparameterization,
+    Conv3DFlipout,
+    Conv3DReparameterization,
+)
 from tfbnn.layers.recurrent import (
     GRUFlipout,
     GRUReparameterization,
@@ -41,6 +49,9 @@ CONVERSIONS = {
         "flipout": DenseFlipout,
         "local_reparameterization": DenseLocalReparameterization,
     },
+    keras.layers.Conv1D: {"reparameterization": Conv1DReparameterization, "flipout": Conv1DFlipout},
+    keras.layers.Conv2D: {"reparameterization": Conv2DReparameterization, "flipout": Conv2DFlipout},
+    keras.layers.Conv3D: {"reparameterization": Conv3DReparameterization, "flipout": Conv3DFlipout},
     keras.layers.LSTM: {"reparameterization": LSTMReparameterization, "flipout": LSTMFlipout},
     keras.layers.GRU: {"reparameterization": GRUReparameterization, "flipout": GRUFlipout},
 }
