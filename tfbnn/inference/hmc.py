@@ -326,7 +326,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
 
     def fit(self, x, y, likelihood, settings: FitSettings):
         check_no_strategy(settings, self.name)
-        refuse_stream(x, "hmc", "inference='laplace' (MAP and last-layer posterior), 'vi' or 'swag'")
+        refuse_stream(x, "hmc", "inference='sgmcmc' (minibatch sampling), 'laplace', 'vi' or 'swag'")
         model = models.network(x.shape[1:], y.shape[1], likelihood, settings,
                                seed=settings.seed, name="hmc_mlp")
         check_full_batch_size(FunctionalModel(model).size, self.max_weights, len(x),
