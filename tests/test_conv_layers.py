@@ -140,8 +140,8 @@ def test_a_keras_config_with_unsupported_options_is_refused(option, value):
 
 @pytest.mark.parametrize("cls, kwargs, message", [
     (Conv2DFlipout, {"groups": 2}, "supports only groups=1, got groups=2"),
-    (Conv2DFlipout, {"kernel_constraint": "non_neg"}, "does not support kernel_constraint"),
-    (Conv2DFlipout, {"lora_rank": 2}, "does not support lora_rank"),
+    (Conv2DFlipout, {"kernel_constraint": "non_neg"}, "does not support kernel_constraint=.non_neg."),
+    (Conv2DFlipout, {"lora_rank": 2}, "does not support lora_rank=2"),
     (Conv2DFlipout, {"filters": 0}, "filters must be an integer >= 1, got 0"),
     (Conv2DReparameterization, {"kernel_size": (3, 3, 3)},
      r"kernel_size must be an integer or 2 integers, got \(3, 3, 3\)"),
