@@ -398,9 +398,6 @@ def test_infinite_target_in_an_object_array(estimators):
         outcome(estimators[0](**ESTIMATOR_BASE).fit, X, y, naming="y")
 
 
-@pytest.mark.xfail(strict=True, raises=(RuntimeWarning, AssertionError),
-                   reason="metrics: no examples give NaN with numpy's 'Mean of empty slice' "
-                          "warning (nll: a reshape error), not an error naming y_true")
 @pytest.mark.parametrize("metric", [metrics.rmse, metrics.crps, metrics.nll])
 def test_metrics_of_no_examples(metric):
     with warnings.catch_warnings():

@@ -21,6 +21,8 @@ def match_targets(y_true, target, name="y_pred") -> np.ndarray:
     `(B,)` targets against `(B, 1)` predictions (and back) are reshaped.
     """
     y = finite_array("y_true", y_true)
+    if y.size == 0:
+        raise ValueError("y_true holds no examples: a metric needs at least one")
     target = np.asarray(target)
     if y.shape[0] != target.shape[0]:
         raise ValueError(
