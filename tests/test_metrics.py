@@ -392,3 +392,10 @@ def test_errors_name_the_problem(regression, classification):
         metrics.evaluate(predictive)
     with pytest.raises(ValueError, match="evaluate needs X"):
         metrics.evaluate(type("M", (), {"predict_distribution": None})(), y=y)
+
+
+@pytest.mark.parametrize("metric", [metrics.accuracy, metrics.brier_score,
+                                    metrics.expected_calibration_error])
+def test_classification_metrics_refuse_no_examples(metric):
+    with pytest.raises(ValueError, match="y_true holds no examples"):
+        metric([], np.zeros((0, 2)))

@@ -14,6 +14,8 @@ import numpy as np
 from tfbnn.predictive import Predictive, label_index
 from tfbnn.validation import check_level, finite_array
 
+NO_EXAMPLES = "y_true holds no examples: a metric needs at least one"
+
 
 def match_targets(y_true, target, name="y_pred") -> np.ndarray:
     """`y_true` as an array of `target`'s shape; errors name both lengths.
@@ -22,7 +24,7 @@ def match_targets(y_true, target, name="y_pred") -> np.ndarray:
     """
     y = finite_array("y_true", y_true)
     if y.size == 0:
-        raise ValueError("y_true holds no examples: a metric needs at least one")
+        raise ValueError(NO_EXAMPLES)
     target = np.asarray(target)
     if y.shape[0] != target.shape[0]:
         raise ValueError(
@@ -95,7 +97,9 @@ def bounds(y_pred, level: float, metric: str):
 
 
 def check_rows(labels: np.ndarray, n: int) -> None:
-    """A ValueError unless there are `n` labels, one per prediction."""
+    """A ValueError unless there are `n` labels, one per prediction, and at least one."""
+    if labels.shape[0] == 0:
+        raise ValueError(NO_EXAMPLES)
     if labels.shape[0] != n:
         raise ValueError(f"y_true has {labels.shape[0]} examples but y_pred has {n}")
 
