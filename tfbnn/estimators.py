@@ -47,7 +47,7 @@ from tfbnn.fit_checkpoints import remove_checkpoint, with_checkpoint
 from tfbnn.models import check_hidden_units, check_network
 from tfbnn.persistence import ESTIMATORS, save_estimator
 from tfbnn.predictive import Predictive
-from tfbnn.streaming import fit_stream
+from tfbnn.streaming import adopt, fit_stream
 from tfbnn.streaming import partial_fit as streamed_partial_fit
 from tfbnn.targets import class_labels, regression_targets
 from tfbnn.training.stream import is_stream
@@ -205,19 +205,7 @@ class _BayesianNetwork(BaseEstimator):
         history = method.fit(xs, state.pop("y_model"), state["likelihood_"], settings)
         remove_checkpoint(checkpoint_dir)
         # Success: only now does the estimator take on the new state.
-        self.n_features_in_ = X.shape[1]
-        self.input_shape_ = tuple(X.shape[1:])
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self.x_mean_, self.x_scale_ = x_mean, x_scale
-        for key, value in state.items():
-            setattr(self, key, value)
-        self.inference_ = method
-        self.history_ = history
-        if hasattr(self, "calibrator_"):
-            del self.calibrator_  # it was fitted to the previous model's predictions
+        adopt(self, X.shape[1:], (x_mean, x_scale), state, method, history, feature_names=names)
         return self
 
     def partial_fit(self, X, y, classes=None, n_train=None):

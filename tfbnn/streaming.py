@@ -136,11 +136,15 @@ def _label_indices(classes):
         sorted_classes, tf.reshape(tf.cast(y, tf.float64), [-1])), [-1, 1]), tf.float32)
 
 
-def adopt(estimator, example_shape, x_scaling, state, method, history) -> None:
-    """Gives the estimator its fitted state (as `fit` does from arrays)."""
+def adopt(estimator, example_shape, x_scaling, state, method, history,
+          feature_names=None) -> None:
+    """Gives the estimator its fitted state, from arrays (`fit`, `partial_fit`) or a
+    stream: called only once fitting has succeeded, so a failed fit changes nothing."""
     estimator.n_features_in_ = int(example_shape[0])
     estimator.input_shape_ = tuple(int(d) for d in example_shape)
-    if hasattr(estimator, "feature_names_in_"):
+    if feature_names is not None:
+        estimator.feature_names_in_ = feature_names
+    elif hasattr(estimator, "feature_names_in_"):
         del estimator.feature_names_in_
     estimator.x_mean_, estimator.x_scale_ = x_scaling
     for key, value in state.items():
@@ -148,7 +152,7 @@ def adopt(estimator, example_shape, x_scaling, state, method, history) -> None:
     estimator.inference_ = method
     estimator.history_ = history
     if hasattr(estimator, "calibrator_"):
-        del estimator.calibrator_
+        del estimator.calibrator_  # it was fitted to the previous model's predictions
 
 
 def partial_fit(estimator, X, y, classes, n_train, settings_for, prepare_targets):
