@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfbnn import models
 from tfbnn.functional import FunctionalModel, architecture_key
 from tfbnn.inference.deterministic import SEED_STRIDE
 from tfbnn.inference.ensemble import DeepEnsemble as EnsembleInference
@@ -30,8 +31,8 @@ def with_heads(model, likelihood, n_targets: int) -> keras.Model:
     width = output_width(model)
     heads = likelihood.output_layers(n_targets)
     if heads and width == likelihood.n_network_outputs(n_targets):
-        model = keras.Sequential([keras.Input(model.inputs[0].shape[1:]), model, *heads],
-                                 name=f"{model.name}_with_heads")
+        model = models.with_heads(model, heads, f"{model.name}_with_heads",
+                                  tuple(model.inputs[0].shape[1:]))
         width = output_width(model)
     if check_output_width(likelihood, width) != n_targets:
         raise ValueError(f"The members emit the parameters of {likelihood.n_targets(width)} "
