@@ -11,6 +11,7 @@ so equal outputs prove that every weight and every config entry survived.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import keras
@@ -128,3 +129,21 @@ def _functional(layer_cls, config, input_shape, layer):
     model = keras.Model(inputs, fresh(inputs))
     fresh.set_weights(layer.get_weights())
     return model
+
+
+def check_draw_moments(draws, mean, var, *, power: float) -> None:
+    """Output draws `(K calls, B rows, ...)` have the expected per-row `mean` and `var`.
+
+    Each call's rows share one seed state, so the per-call averages are the
+    independent units: their mean must match within 4.5 standard errors, and the
+    standard error of the variance must be below `power * var` for the check to mean
+    anything.
+    """
+    per_call_mean = draws.mean(axis=1)
+    per_call_sq = ((draws - mean) ** 2).mean(axis=1)
+    k = len(draws)
+    se_mean = per_call_mean.std(axis=0, ddof=1) / math.sqrt(k)
+    se_var = per_call_sq.std(axis=0, ddof=1) / math.sqrt(k)
+    assert np.all(se_var < power * var), "too few draws for this test to have power"
+    assert np.all(np.abs(per_call_mean.mean(axis=0) - mean) < 4.5 * se_mean)
+    assert np.all(np.abs(per_call_sq.mean(axis=0) - var) < 4.5 * se_var)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
-from layer_checks import check_layer
+from layer_checks import check_draw_moments, check_layer
 from scipy import stats
 
 from tfbnn import likelihoods, priors
@@ -319,14 +319,7 @@ def test_training_call_marginals_match_the_posterior(cls):
     call = tf.function(lambda inputs: layer(inputs, training=True))
     batch = np.tile(x, (64, 1))
     draws = np.stack([np.asarray(call(batch), np.float64) for _ in range(300)])  # (K, B, 2)
-    per_call_mean = draws.mean(axis=1)
-    per_call_sq = ((draws - mean) ** 2).mean(axis=1)
-    k = len(draws)
-    se_mean = per_call_mean.std(axis=0, ddof=1) / math.sqrt(k)
-    se_var = per_call_sq.std(axis=0, ddof=1) / math.sqrt(k)
-    assert np.all(se_var < 0.15 * var), "too few draws for this test to have power"
-    assert np.all(np.abs(per_call_mean.mean(axis=0) - mean) < 4.5 * se_mean)
-    assert np.all(np.abs(per_call_sq.mean(axis=0) - var) < 4.5 * se_var)
+    check_draw_moments(draws, mean, var, power=0.15)
 
 
 # -- vectorised sampling: weight_samples / sample_outputs --------------------------------------
