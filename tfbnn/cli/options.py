@@ -228,12 +228,6 @@ def read_options(args, meta: dict | None = None) -> dict:
     return options
 
 
-def csv_layout(args, meta: dict) -> tuple[bool, str]:
-    """`(header, sep)`: the command line's choice, else what the model was fitted with."""
-    options = read_options(args, meta)
-    return options["header"], options["sep"]
-
-
 def check_out_folder(path, *, overwrite: bool = True) -> None:
     """Refuses an `--out` folder that a model save would wipe out with someone's files in
     it, that cannot be written, or, unless `overwrite`, that holds a model already."""
