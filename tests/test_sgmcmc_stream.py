@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from tfbnn import BayesianRegressor, likelihoods, priors
 from tfbnn.inference.base import FitSettings
-from tfbnn.inference.sgmcmc import StochasticGradientMCMC, minibatch_rows
+from tfbnn.inference.sgmcmc import StochasticGradientMCMC
+from tfbnn.inference.sgmcmc_feeds import minibatch_rows
 from tfbnn.training.stream import Stream
 
 N, BATCH, EPOCHS, CYCLES, MAP_STEPS = 64, 16, 8, 2, 6

@@ -70,12 +70,14 @@ import tensorflow as tf
 from tfbnn import models
 from tfbnn.inference import diagnostics as diag
 from tfbnn.inference.base import INFERENCE, FitSettings, check_no_strategy
+from tfbnn.inference.inference_data import to_inference_data
 from tfbnn.inference.mcmc import (
     LogPosterior,
     SampledPosterior,
     cached_runner,
     check_gamma_prior,
 )
+from tfbnn.inference.sgmcmc_feeds import ArrayFeed, StreamFeed
 from tfbnn.optimizers import FlatOptimizer, program_key
 from tfbnn.training.stream import Stream
 from tfbnn.validation import check_fraction, check_int, check_option, check_positive
@@ -249,49 +251,6 @@ class _StepRunner:
         return theta, velocity, moments, kept, nll_sum / tf.cast(tf.shape(rates)[0], theta.dtype)
 
 
-def minibatch_rows(rng, n: int, batch_size: int, epochs: int) -> np.ndarray:
-    """`(epochs * ceil(n / B), B)` row indices: a fresh permutation per epoch, wrapped
-    so that every minibatch has `B` rows (static shapes for XLA). In-memory data is
-    read in this order, one call per cycle after the cycles' noise seeds are drawn."""
-    steps = -(-n // batch_size)
-    rows = [np.resize(rng.permutation(n), steps * batch_size) for _ in range(epochs)]
-    return np.concatenate(rows).reshape(-1, batch_size).astype(np.int32)
-
-
-class ArrayFeed:
-    """Minibatches of in-memory arrays, in the order of `minibatch_rows`."""
-
-    def __init__(self, x, y, batch_size: int, rng):
-        self.x, self.y = tf.constant(x, tf.float32), tf.constant(y, tf.float32)
-        self.n, self.rng = len(x), rng
-        self.batch_size = min(batch_size, self.n)
-
-    def run(self, runner, epochs: int, theta, velocity, moments, *schedule):
-        batches = tf.constant(minibatch_rows(self.rng, self.n, self.batch_size, epochs))
-        return runner.run(theta, velocity, moments, self.x, self.y, batches, *schedule)
-
-    def passes(self):
-        """The training data as `(x, y)` batches (one: all rows)."""
-        return [(self.x, self.y)]
-
-
-class StreamFeed:
-    """Minibatches of a `Stream`, in its own order, read on across passes (a cycle
-    need not end with a pass). The batch size is that of its first batch."""
-
-    def __init__(self, stream: Stream):
-        self.dataset, self.n = stream.dataset, len(stream)
-        self.batch_size = int(next(iter(self.dataset.take(1)))[0].shape[0])
-        self.batches = iter(self.dataset.repeat())
-
-    def run(self, runner, epochs: int, theta, velocity, moments, *schedule):
-        return runner.run_stream(theta, velocity, moments, self.batches,
-                                 tf.constant(self.n, theta.dtype), *schedule)
-
-    def passes(self):
-        return self.dataset
-
-
 @INFERENCE.register("sgmcmc")
 class StochasticGradientMCMC(SampledPosterior):
     """Minibatch SG-MCMC: cyclical SG-HMC (default) or SGLD, from a MAP start.
@@ -426,6 +385,7 @@ class StochasticGradientMCMC(SampledPosterior):
         start = time.perf_counter()
         draws, nlls = self._sample(runner, feed, theta, seeds, settings)
         seconds = time.perf_counter() - start
+        self.cycles_ = len(draws)  # kept cycles (blocks)
         draws = np.concatenate(draws)[:, np.newaxis, :]  # (T, 1, P): one chain
         self.model, self.likelihood, self.draws_ = model, likelihood, draws
         log_posterior.functional.set_params(draws[-1, 0])
@@ -496,6 +456,8 @@ class StochasticGradientMCMC(SampledPosterior):
         log_lik = sum(np.concatenate([log_posterior.log_likelihood(flat[i : i + 256], xb, yb)
                                       .numpy() for i in range(0, len(flat), 256)])
                       for xb, yb in batches)
+        # ArviZ's `lp`: the log posterior of each draw over all training rows.
+        self.sample_stats_ = {"lp": (log_lik + log_posterior.log_prior(flat).numpy())[:, None]}
         out = {"sampler": self.sampler, "n_chains": 1, "num_draws": int(len(flat)),
                "mean_log_lik": float(np.mean(log_lik))}
         if len(flat) >= 4:
@@ -503,3 +465,9 @@ class StochasticGradientMCMC(SampledPosterior):
             # the log-likelihood is reported; there is no between-chain R-hat.
             out["ess_log_lik"] = float(diag.effective_sample_size(log_lik[:, None]))
         return out
+
+    def to_inference_data(self):
+        """The draws (and each draw's log posterior `lp`) as an `arviz.InferenceData`,
+        each kept cycle's draws as one chain (cycles start afresh, so ArviZ's R-hat
+        compares them): see `tfbnn.inference.inference_data.to_inference_data`."""
+        return to_inference_data(self, chains=self.cycles_)
