@@ -73,17 +73,32 @@ def test_cyclical_schedule_and_draw_positions():
     rates = cyclical_schedule(100, 0.1)
     assert rates[0] == pytest.approx(0.1) and rates[-1] < 1e-4
     assert np.all(np.diff(rates) <= 0)
-    method = StochasticGradientMCMC(samples_per_cycle=3, exploration=0.8)
-    rates, noisy, keep = method.schedule(100)
-    assert noisy[:80].sum() == 0 and noisy[80:].all()  # explore, then sample
+    method = StochasticGradientMCMC(samples_per_cycle=3, exploration=0.2, learning_rate=0.1)
+    rates, noisy, adapt, keep = method.schedule(100)
+    # Explore without noise on the cosine, then sample at the step size reached there.
+    assert noisy[:20].sum() == 0 and noisy[20:].all()
+    np.testing.assert_allclose(rates[:21], cyclical_schedule(100, 0.1)[:21], rtol=1e-6)
+    assert np.all(rates[20:] == rates[20]) and rates[20] > 0.05
+    # The preconditioner adapts for the first quarter of the sampling phase, then
+    # stays frozen while draws are kept, the last at the cycle's end.
+    assert adapt[:40].all() and adapt[40:].sum() == 0
     kept = np.flatnonzero(keep >= 0)
-    assert len(kept) == 3 and kept[-1] == 99 and kept[0] >= 80
+    assert len(kept) == 3 and kept[-1] == 99 and kept[0] >= 40
+    assert np.all(keep[kept] == np.arange(3))
+
+
+def test_sgld_keeps_draws_over_whole_blocks_with_a_frozen_preconditioner():
+    method = StochasticGradientMCMC(sampler="sgld", samples_per_cycle=4, learning_rate=0.1)
+    rates, noisy, adapt, keep = method.schedule(40)
+    assert np.all(rates == np.float32(0.1)) and noisy.all() and adapt.sum() == 0
+    np.testing.assert_array_equal(np.flatnonzero(keep >= 0), [9, 19, 29, 39])
 
 
 def test_too_short_run_raises():
     X, y = toy_data(n=8)
     model = tfbnn.BayesianRegressor(hidden_units=(4,), inference="sgmcmc", epochs=2,
-                                    batch_size=8, inference_options={"n_cycles": 2})
+                                    batch_size=8,
+                                    inference_options={"n_cycles": 2, "min_steps": 0})
     with pytest.raises(ValueError, match="steps per cycle"):
         model.fit(X, y)
 
@@ -99,6 +114,8 @@ def test_too_short_run_raises():
     ({"momentum": 1.5}, "momentum"),
     ({"temperature": -1.0}, "temperature"),
     ({"noise_precision_prior": (0.0, 1.0)}, "noise_precision_prior"),
+    ({"map_steps": -1}, "map_steps"),
+    ({"min_steps": 1.5}, "min_steps"),
 ])
 def test_bad_options_raise(options, match):
     with pytest.raises(ValueError, match=match):
