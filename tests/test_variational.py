@@ -115,7 +115,7 @@ def test_auto_epochs_give_vi_its_minimum_steps():
     assert len(other.fit(X, y).history_["loss"]) == 400
 
 
-def test_the_learning_rate_decays_at_the_end_unless_the_optimizer_is_the_users():
+def test_the_default_optimizers_learning_rate_decays_at_the_end():
     x = np.zeros((100, 2), np.float32)
     settings = FitSettings(epochs=10, batch_size=32, learning_rate=0.01,
                            validation_fraction=0.2)
@@ -124,8 +124,9 @@ def test_the_learning_rate_decays_at_the_end_unless_the_optimizer_is_the_users()
     # 80 training rows in 3 batches: 30 steps, the last 15 decaying to 1% of the rate.
     np.testing.assert_allclose([float(schedule(t)) for t in (0, 15, 30)], [0.01, 0.01, 1e-4],
                                rtol=1e-4)
-    own = FitSettings(optimizer=keras.optimizers.SGD(0.1))
-    assert VariationalInference().decaying(own, x) is own
+    for own in ("sgd", keras.optimizers.SGD(0.1)):
+        own_settings = FitSettings(optimizer=own)
+        assert VariationalInference().decaying(own_settings, x) is own_settings
     assert VariationalInference(decay_fraction=0).decaying(settings, x) is settings
     stream = Stream([(x[:10], np.zeros((10, 1), np.float32))])
     assert VariationalInference().decaying(settings, stream) is settings

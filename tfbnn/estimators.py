@@ -331,7 +331,7 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
             at least 10,000 steps.
         batch_size: minibatch size.
         learning_rate: the optimizer's step size (of Adam, or of a named `optimizer`);
-            "vi" decays it at the end of training (`decay_fraction` in
+            "vi" decays Adam's at the end of training (`decay_fraction` in
             `tfbnn.inference.variational.VariationalInference`).
         optimizer: None (Adam), a Keras optimizer's name ("sgd", "rmsprop", ...), or a
             Keras optimizer (or its config), whose own learning rate or schedule is

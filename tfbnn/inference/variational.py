@@ -33,10 +33,9 @@ class VariationalInference(StochasticNetworkInference):
     `MIN_AUTO_STEPS` optimizer steps; and the learning rate decays along a half
     cosine over the last `decay_fraction` of the steps
     (`tfbnn.optimizers.decaying_at_end`), so that the final weights do not keep the
-    fluctuation of constant-step-size stochastic optimisation. The decay applies when
-    the optimizer is Adam or given by name and the data are in memory; an optimizer
-    instance or config keeps its own rate or schedule, and a stream trains at a
-    constant rate.
+    fluctuation of constant-step-size stochastic optimisation. The decay applies to
+    the default optimizer (Adam) on in-memory data; a named optimizer, an instance
+    or a config trains at the rate given (or its own schedule), and so does a stream.
 
     With an estimator's own `network=fn`, the network `fn` builds is converted by
     `tfbnn.bayesianize`: its dense (and convolutional, recurrent) layers become
@@ -97,13 +96,12 @@ class VariationalInference(StochasticNetworkInference):
 
     def decaying(self, settings: FitSettings, x) -> FitSettings:
         """`settings` with the learning rate decaying over the last `decay_fraction` of
-        the run's steps, for in-memory `x` and Adam or a named optimizer; else as given."""
-        own = settings.optimizer is not None and not isinstance(settings.optimizer, str)
-        if own or isinstance(x, Stream) or not self.decay_fraction:
+        the run's steps, for in-memory `x` and the default optimizer; else as given."""
+        if settings.optimizer is not None or isinstance(x, Stream) or not self.decay_fraction:
             return settings
         n_rows = len(x) - int(round(settings.validation_fraction * len(x)))
         steps = settings.epochs * math.ceil(n_rows / min(settings.batch_size, max(n_rows, 1)))
-        optimizer = optimizers.decaying_at_end(settings.optimizer, settings.learning_rate,
+        optimizer = optimizers.decaying_at_end(None, settings.learning_rate,
                                                max(steps, 1), self.decay_fraction,
                                                self.DECAY_FLOOR)
         return dataclasses.replace(settings, optimizer=optimizer)
