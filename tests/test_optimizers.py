@@ -104,3 +104,39 @@ def test_a_view_holds_the_state_as_a_keras_optimizer_callbacks_can_change():
     mixed = flat.read_view(view, other)
     assert float(mixed[1]) == 0.5 and int(flat.iterations(mixed)) == 1
     np.testing.assert_array_equal(flat.slot(mixed, "momentum").numpy(), [0.0, 0.0])
+
+
+def _rates(optimizer, steps):
+    """The step sizes of `optimizer`'s schedule at the given step counts."""
+    schedule = keras.optimizers.schedules.deserialize(optimizer.get_config()["learning_rate"])
+    return np.array([float(schedule(step)) for step in steps])
+
+
+def test_decaying_at_end_holds_the_rate_then_decays_it_to_the_floor():
+    optimizer = optimizers.decaying_at_end("sgd", 0.01, total_steps=1000, fraction=0.3,
+                                           floor=0.1)
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    rates = _rates(optimizer, [0, 350, 699, 700, 850, 1000, 2000])
+    np.testing.assert_allclose(rates[:4], 0.01, rtol=1e-5)  # constant for 70% of the steps
+    # Half a cosine from 0.01 to 0.001 over the last 300 steps: the middle is halfway.
+    np.testing.assert_allclose(rates[4:], [0.0055, 0.001, 0.001], rtol=1e-4)
+
+
+def test_decaying_at_end_with_no_decay_is_the_constant_rate_in_state():
+    optimizer = optimizers.decaying_at_end(None, 0.002, total_steps=10, fraction=0.0)
+    assert isinstance(optimizer, keras.optimizers.Adam)
+    assert optimizers.describe_learning_rate(optimizer) == "0.002"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"optimizer": keras.optimizers.Adam()}, "decaying_at_end takes None or an optimizer name"),
+    ({"fraction": 1.5}, "fraction must be"),
+    ({"floor": -0.1}, "floor must be"),
+    ({"total_steps": 0}, "total_steps must be an integer >= 1"),
+    ({"learning_rate": 0.0}, "learning_rate must be a positive"),
+])
+def test_decaying_at_end_refuses_bad_settings(kwargs, message):
+    options = {"optimizer": None, "learning_rate": 1e-3, "total_steps": 10, "fraction": 0.3,
+               **kwargs}
+    with pytest.raises(ValueError, match=message):
+        optimizers.decaying_at_end(**options)

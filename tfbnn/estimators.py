@@ -137,9 +137,13 @@ class _BayesianNetwork(BaseEstimator):
         batch_size = check_int("batch_size", self.batch_size, minimum=1)
         if self.epochs == "auto":
             # The UCI protocol's 400 epochs on small data; on large data about
-            # 30k optimizer steps, and never fewer than 40 passes.
+            # 30k optimizer steps, and never fewer than 40 passes; never fewer steps
+            # than the method asks for (VI: enough to reach its optimum on small data).
             steps_per_epoch = math.ceil(n_rows / batch_size)
             epochs = int(min(400, max(40, math.ceil(30_000 / steps_per_epoch))))
+            method = inference_lib.INFERENCE.get(self.inference)
+            min_steps = getattr(method, "MIN_AUTO_STEPS", 0)
+            epochs = max(epochs, math.ceil(min_steps / steps_per_epoch))
         else:
             epochs = check_int("epochs", self.epochs, minimum=1)
         rate = check_positive("learning_rate", self.learning_rate)
@@ -322,9 +326,13 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
             target's own units.
         prior: the weight prior: "normal" (Normal(0, 1)), "laplace", "student_t",
             "scale_mixture", or a `tfbnn.priors` object.
-        epochs: passes over the data, or "auto".
+        epochs: passes over the data, or "auto": 400 on small data, fewer on large
+            data (about 30,000 optimizer steps, at least 40 passes), and for "vi"
+            at least 10,000 steps.
         batch_size: minibatch size.
-        learning_rate: the optimizer's step size (of Adam, or of a named `optimizer`).
+        learning_rate: the optimizer's step size (of Adam, or of a named `optimizer`);
+            "vi" decays Adam's at the end of training (`decay_fraction` in
+            `tfbnn.inference.variational.VariationalInference`).
         optimizer: None (Adam), a Keras optimizer's name ("sgd", "rmsprop", ...), or a
             Keras optimizer (or its config), whose own learning rate or schedule is
             used; the instance itself is never updated. The samplers (hmc, sgmcmc),

@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 from keras.src.optimizers.base_optimizer import BaseOptimizer
 
-from tfbnn.validation import check_positive
+from tfbnn.validation import check_int, check_number, check_positive
 
 #: The name of the parameter tensor the optimizer is built for (its slots are named after it).
 PARAMETERS = "parameters"
@@ -75,6 +75,51 @@ def get(optimizer=None, learning_rate=None) -> keras.optimizers.Optimizer:
         raise ValueError(f"learning_rate={learning_rate!r} cannot replace the learning-rate "
                          f"schedule of the given {type(optimizer).__name__} optimizer")
     return type(optimizer).from_config({**optimizer.get_config(), "learning_rate": learning_rate})
+
+
+def decaying_at_end(optimizer, learning_rate: float, total_steps: int, fraction: float,
+                    floor: float = 0.01) -> keras.optimizers.Optimizer:
+    """The optimizer `get(optimizer)` names, its step size held at `learning_rate` for
+    the first `1 - fraction` of `total_steps` and then brought down along a half cosine
+    to `floor * learning_rate` at the last step (and held there).
+
+    Stochastic-gradient iterates at a constant step size keep fluctuating around the
+    optimum by an amount that grows with the step size [1]; the decay ends a run at
+    small steps, so the final weights sit close to the optimum, as SGDR's cosine
+    annealing does within each cycle [2]. It is Keras' `CosineDecay` schedule with a
+    constant warm-up (`warmup_target = initial_learning_rate`).
+
+    Args:
+        optimizer: None (Adam) or an optimizer name ("adam", "sgd", ...).
+        learning_rate: the constant (peak) step size, positive.
+        total_steps: the optimizer steps of the run.
+        fraction: the share of `total_steps` at the end over which the rate decays,
+            in [0, 1]; 0 keeps it constant.
+        floor: the final rate as a fraction of `learning_rate`, in [0, 1].
+
+    #### References
+
+    [1]: Herbert Robbins and Sutton Monro. A Stochastic Approximation Method. _The
+         Annals of Mathematical Statistics_, 22(3):400-407, 1951.
+
+    [2]: Ilya Loshchilov and Frank Hutter. SGDR: Stochastic Gradient Descent with Warm
+         Restarts. In _ICLR_, 2017. https://arxiv.org/abs/1608.03983
+    """
+    if optimizer is not None and not isinstance(optimizer, str):
+        raise ValueError(f"decaying_at_end takes None or an optimizer name, got {optimizer!r}: "
+                         "an optimizer instance or config brings its own learning rate")
+    learning_rate = check_positive("learning_rate", learning_rate)
+    total_steps = check_int("total_steps", total_steps, minimum=1)
+    fraction = check_number("fraction", fraction, 0.0, 1.0, include_low=True, include_high=True)
+    floor = check_number("floor", floor, 0.0, 1.0, include_low=True, include_high=True)
+    decay_steps = int(round(fraction * total_steps))
+    if decay_steps == 0:
+        return get(optimizer, learning_rate)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=decay_steps, alpha=floor, warmup_target=learning_rate,
+        warmup_steps=total_steps - decay_steps)
+    base = get(optimizer)
+    return type(base).from_config({**base.get_config(), "learning_rate": schedule})
 
 
 def describe_learning_rate(optimizer) -> str:
