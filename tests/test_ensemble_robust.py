@@ -212,4 +212,4 @@ def test_adversarial_step_does_not_hurt_near_noise_free_data():
         scores[name] = model.predict_distribution(x_test).log_prob(y_test).mean()
         choice = model.inference_.choice_
     assert choice["adversarial_epsilon"] is None
-    assert scores["auto"] > scores["paper"] + 0.2
+    assert scores["auto"] > scores["paper"] + 0.1

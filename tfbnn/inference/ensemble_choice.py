@@ -1,28 +1,16 @@
 """How a deep ensemble's members are trained, chosen on held-out training rows.
 
-The paper's members [1] (a heteroscedastic Gaussian, fast-gradient-sign inputs
-[2] of 0.01 of each feature's range) are the best choice on noisy data and the
-worst on nearly noise-free data: there the adversarial step asks a member to
-predict the same target a step away in every input, which widens its noise to
-about `epsilon * |grad f|_1`, and heteroscedastic members fit the mean worse
-where they can call it noise [3]. Which holds for a data set is not known in
-advance, so `member_candidates` lists the settings an estimator's `"auto"`
-options leave open, and the ensemble keeps the one whose members' mixture has
-the lowest negative log-likelihood on rows held out of the training data.
-
-#### References
-
-[1]: Balaji Lakshminarayanan, Alexander Pritzel and Charles Blundell. Simple and
-     Scalable Predictive Uncertainty Estimation using Deep Ensembles. In
-     _NeurIPS_, 2017. https://arxiv.org/abs/1612.01474
-
-[2]: Ian Goodfellow, Jonathon Shlens and Christian Szegedy. Explaining and
-     Harnessing Adversarial Examples. In _ICLR_, 2015.
-     https://arxiv.org/abs/1412.6572
-
-[3]: Maximilian Seitzer, Arash Tavakoli, Dimitrije Antic and Georg Martius. On the
-     Pitfalls of Heteroscedastic Uncertainty Estimation with Probabilistic Neural
-     Networks. In _ICLR_, 2022. https://arxiv.org/abs/2203.09168
+The paper's members (Lakshminarayanan et al., 2017: a heteroscedastic Gaussian,
+fast-gradient-sign inputs of 0.01 of each feature's range, Goodfellow et al., 2015)
+help on noisy data and can cost nearly noise-free data a great deal: there
+the adversarial step asks a member to predict the same target a step away in every
+input, which widens its noise to about `epsilon * |grad f|_1`, and heteroscedastic
+members fit the mean worse where they can call it noise (Seitzer et al., 2022; the
+references are in `tfbnn.inference.ensemble.DeepEnsemble`). Which holds for a data
+set is not known in advance, so `member_candidates` lists the settings an
+estimator's `"auto"` options leave open, and the ensemble keeps the one whose
+members' mixture has the lowest negative log-likelihood on rows held out of the
+training data.
 """
 
 from __future__ import annotations
