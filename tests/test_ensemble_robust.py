@@ -17,6 +17,7 @@ from tfbnn.inference.ensemble_choice import (
     MIN_HELD_OUT,
     PAPER_EPSILON,
     Candidate,
+    choose,
     member_candidates,
     selection_rows,
 )
@@ -213,3 +214,18 @@ def test_adversarial_step_does_not_hurt_near_noise_free_data():
         choice = model.inference_.choice_
     assert choice["adversarial_epsilon"] is None
     assert scores["auto"] > scores["paper"] + 0.1
+
+
+def test_choose_keeps_the_papers_members_unless_another_is_clearly_better():
+    rng = np.random.default_rng(0)
+    paper, plain = Candidate(False, PAPER_EPSILON), Candidate(False, None)
+    reference = rng.normal(1.0, 1.0, size=50)
+    # Better by 0.05 nats on average, with a per-row spread of 1: within the noise.
+    noisy = reference - 0.05 + rng.normal(0.0, 1.0, size=50)
+    assert choose({paper: reference, plain: noisy}) == paper
+    # Better by 2 nats on every row (a near-noise-free data set): chosen.
+    clear = reference - 2.0 + rng.normal(0.0, 0.1, size=50)
+    assert choose({paper: reference, plain: clear}) == plain
+    worse = Candidate(True, None)
+    assert choose({paper: reference, worse: reference + 1.0, plain: clear}) == plain
+    assert choose({paper: reference}) == paper

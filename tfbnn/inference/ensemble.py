@@ -22,6 +22,7 @@ from tfbnn.inference.ensemble_choice import (
     AUTO,
     NOISE_OPTIONS,
     Members,
+    choose,
     held_out_nll,
     member_candidates,
     selection_rows,
@@ -84,9 +85,9 @@ class DeepEnsemble(Inference):
     worse where they can call it noise [3]. So by default (`"auto"`) both are chosen
     on rows held out of the training data (`tfbnn.inference.ensemble_choice`): the
     paper's members, the same without the adversarial step, and members with one
-    learned noise scale each; the estimator's validation rows if it holds some out,
-    else `selection_fraction` of the training rows, which the chosen setting then
-    refits on. Labels and counts keep the paper's step; too few rows (a stream, or
+    learned noise scale each; the paper's unless another is clearly better on the
+    estimator's validation rows if it holds some out, else on `selection_fraction`
+    of the training rows, which the chosen setting then refits on. Labels and counts keep the paper's step; too few rows (a stream, or
     under `MIN_HELD_OUT` held out) keep the paper's members.
 
     Targets on a grid (integer ratings) let a learned noise scale shrink towards
@@ -179,8 +180,8 @@ class DeepEnsemble(Inference):
         if held_out is not None:
             fits = {c: self._train(c, held_out[0], likelihood, floor, settings)
                     for c in candidates}
-            scores = {c: held_out_nll(f[0], held_out[1]) for c, f in fits.items()}
-            choice = min(candidates, key=scores.get)
+            nlls = {c: held_out_nll(f[0], held_out[1]) for c, f in fits.items()}
+            choice, scores = choose(nlls), {c: v.mean() for c, v in nlls.items()}
         if held_out is not None and data.validation is not None:
             members, history = fits[choice]  # already fitted on these rows
         else:
