@@ -83,7 +83,13 @@ def test_classifier_on_iris(tmp_path):
 @pytest.mark.parametrize("options, message", [
     ({"n_members": 0}, r"n_members must be an integer >= 1, got 0"),
     ({"n_members": 2.5}, r"n_members must be an integer >= 1, got 2.5"),
-    ({"adversarial_epsilon": 0}, r"adversarial_epsilon must be a positive finite number, got 0"),
+    ({"adversarial_epsilon": 0},
+     r"adversarial_epsilon must be 'auto', None or a positive number, got 0"),
+    ({"adversarial_epsilon": "paper"},
+     r"adversarial_epsilon must be 'auto', None or a positive number, got 'paper'"),
+    ({"noise": "constant"}, r"Unknown noise='constant'; expected one of \['auto', "),
+    ({"min_scale": -0.1}, r"min_scale must be 'auto', None or a non-negative number, got -0.1"),
+    ({"selection_fraction": 1.0}, r"selection_fraction must be in \[0, 1\), got 1.0"),
     ({"threads": 0}, r"threads must be 'auto' or an integer >= 1, got 0"),
 ])
 def test_bad_options_are_refused(options, message):
@@ -104,7 +110,7 @@ def test_adversarial_training_is_an_option_that_saves(tmp_path):
     with np.load(tmp_path / "adv" / "inference" / "ensemble.npz") as data:
         assert data["thetas"].shape[0] == 2
     loaded = tfbnn.load(tmp_path / "adv")
-    assert loaded.inference_.get_config() == {**options, "jit_compile": False}
+    assert loaded.inference_.get_config() == {**DeepEnsemble().get_config(), **options}
     np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-5, atol=1e-6)
 
 
