@@ -218,6 +218,28 @@ def test_conv_net_from_arrays_and_from_a_dataset(conv_net):
     assert ours.probs.shape == (5, 3) and np.all(ours.mutual_information > 0)
 
 
+def test_categorical_curvature_of_a_conv_net_is_the_hessian_of_its_nll(conv_net):
+    """Given its features the last layer is a GLM, whose GGN is the Hessian of the softmax
+    NLL: checked against automatic differentiation, with the linearised output covariance
+    built from that Hessian and a fixed prior precision."""
+    model, images, labels = conv_net
+    la = LastLayerLaplace(model, "categorical", prior_precision=2.0).fit(images, labels)
+    features = keras.Model(model.inputs, model.layers[-1].input)
+    phi = np.concatenate([features(images).numpy(), np.ones((len(images), 1))], axis=1)
+    w = tf.Variable(la.theta_map_.reshape(phi.shape[1], 3))
+    with tf.GradientTape() as outer:
+        with tf.GradientTape() as inner:
+            nll = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels, tf.constant(phi) @ w))
+        grad = inner.gradient(nll, w)
+    hessian = outer.jacobian(grad, w).numpy().reshape(w.shape.num_elements(), -1)
+    np.testing.assert_allclose(la.curvature_.ggn, hessian, rtol=1e-6, atol=1e-9)
+    jac = np.einsum("bi,jo->bjio", phi[:4], np.eye(3)).reshape(4, 3, -1)
+    expected = jac @ np.linalg.inv(hessian + 2.0 * np.eye(len(hessian))) @ jac.transpose(0, 2, 1)
+    _, cov = la.glm_predictive(images[:4], full_cov=True)
+    np.testing.assert_allclose(cov, expected, rtol=1e-6, atol=1e-10)
+
+
 def test_save_and_load_give_the_same_predictive(conv_net, tmp_path):
     model, images, labels = conv_net
     la = LastLayerLaplace(model, "categorical").fit(images, labels)
