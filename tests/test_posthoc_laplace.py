@@ -262,7 +262,7 @@ def test_categorical_curvature_of_a_conv_net_is_the_hessian_of_its_nll(conv_net)
     built from that Hessian and a fixed prior precision."""
     model, images, labels = conv_net
     la = LastLayerLaplace(model, "categorical", prior_precision=2.0).fit(images, labels)
-    features = keras.Model(model.inputs, model.layers[-1].input)
+    features = keras.Model(model.inputs[0], model.layers[-1].input)
     phi = np.concatenate([features(images).numpy(), np.ones((len(images), 1))], axis=1)
     w = tf.Variable(la.theta_map_.reshape(phi.shape[1], 3))
     with tf.GradientTape() as outer:
