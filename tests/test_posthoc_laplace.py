@@ -181,6 +181,44 @@ def test_marglik_maximises_the_closed_form_evidence(random_features):
     np.testing.assert_allclose(predictive.aleatoric_var, tuned.sigma_noise_[0] ** 2, rtol=1e-5)
 
 
+def _dead_unit_model(n_outputs):
+    """Dense(4, relu) -> Dense(n_outputs); hidden unit 3 never fires on normal inputs."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, "relu"),
+                              keras.layers.Dense(n_outputs)])
+    kernel, bias = model.layers[0].get_weights()
+    kernel[:, 3], bias[3] = 0.0, -1.0
+    model.layers[0].set_weights([kernel, bias])
+    return model
+
+
+@pytest.mark.parametrize("likelihood, n_outputs", [
+    (likelihoods.Gaussian(scale=SIGMA), 1), ("categorical", 3)])
+def test_weights_the_data_cannot_see_do_not_change_the_tuned_prior(likelihood, n_outputs):
+    """The marginal likelihood counts the weights' norm in the GGN's range only: a large
+    weight on a unit that never fires, or one shift of every logit alike (softmax ignores
+    it), changes no prediction and no MAP, so neither may change the prior precision."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    y = x[:, 0] + 0.1 * rng.normal(size=40)
+    if n_outputs > 1:
+        y = np.digitize(x[:, 0] + x[:, 1], [-0.5, 0.5])
+    model = _dead_unit_model(n_outputs)
+    clean = LastLayerLaplace(model, likelihood).fit(x, y)
+    kernel, bias = model.layers[-1].get_weights()
+    kernel[3] = 5.0  # the dead unit's outgoing weights
+    if n_outputs > 1:
+        bias = bias + 3.0  # every logit shifted alike
+    model.layers[-1].set_weights([kernel, bias])
+    shifted = LastLayerLaplace(model, likelihood).fit(x, y)
+    assert shifted.prior_precision_ == pytest.approx(clean.prior_precision_, rel=1e-8)
+    assert shifted.log_marginal_likelihood() == pytest.approx(clean.log_marginal_likelihood(),
+                                                              rel=1e-8)
+    summary = "probs" if n_outputs > 1 else "mean"
+    np.testing.assert_allclose(getattr(shifted.predictive(x, 20, seed=0), summary),
+                               getattr(clean.predictive(x, 20, seed=0), summary),
+                               rtol=1e-4, atol=1e-6)
+
+
 # -- any model ending in Dense, from arrays or a dataset -------------------------------------
 
 
@@ -216,6 +254,28 @@ def test_conv_net_from_arrays_and_from_a_dataset(conv_net):
     np.testing.assert_allclose(ours.probs, from_arrays.predictive(images[:5], 50, seed=3).probs,
                                rtol=1e-5, atol=1e-7)
     assert ours.probs.shape == (5, 3) and np.all(ours.mutual_information > 0)
+
+
+def test_categorical_curvature_of_a_conv_net_is_the_hessian_of_its_nll(conv_net):
+    """Given its features the last layer is a GLM, whose GGN is the Hessian of the softmax
+    NLL: checked against automatic differentiation, with the linearised output covariance
+    built from that Hessian and a fixed prior precision."""
+    model, images, labels = conv_net
+    la = LastLayerLaplace(model, "categorical", prior_precision=2.0).fit(images, labels)
+    features = keras.Model(model.inputs[0], model.layers[-1].input)
+    phi = np.concatenate([features(images).numpy(), np.ones((len(images), 1))], axis=1)
+    w = tf.Variable(la.theta_map_.reshape(phi.shape[1], 3))
+    with tf.GradientTape() as outer:
+        with tf.GradientTape() as inner:
+            nll = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels, tf.constant(phi) @ w))
+        grad = inner.gradient(nll, w)
+    hessian = outer.jacobian(grad, w).numpy().reshape(w.shape.num_elements(), -1)
+    np.testing.assert_allclose(la.curvature_.ggn, hessian, rtol=1e-6, atol=1e-9)
+    jac = np.einsum("bi,jo->bjio", phi[:4], np.eye(3)).reshape(4, 3, -1)
+    expected = jac @ np.linalg.inv(hessian + 2.0 * np.eye(len(hessian))) @ jac.transpose(0, 2, 1)
+    _, cov = la.glm_predictive(images[:4], full_cov=True)
+    np.testing.assert_allclose(cov, expected, rtol=1e-6, atol=1e-10)
 
 
 def test_save_and_load_give_the_same_predictive(conv_net, tmp_path):

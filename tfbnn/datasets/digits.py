@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from tfbnn.validation import check_probability
+from tfbnn.validation import check_fraction, check_probability
 
 IN_DISTRIBUTION_DIGITS = (0, 1, 2, 3, 4)
 """The digits `digit_images` trains on; the others are out of distribution."""
@@ -24,8 +24,10 @@ IN_DISTRIBUTION_DIGITS = (0, 1, 2, 3, 4)
 class DigitImages:
     """Images `(n, 8, 8, 1)` float32 in [0, 1] with their digit labels `(n,)`.
 
-    `x_train`/`y_train` and `x_test`/`y_test` hold the in-distribution digits
-    (split at random, stratified); `x_ood`/`y_ood` every image of the other digits.
+    `x_train`/`y_train`, `x_val`/`y_val` and `x_test`/`y_test` hold the
+    in-distribution digits (split at random, stratified; the validation split is
+    carved out of the training images and is empty unless asked for); `x_ood`/`y_ood`
+    every image of the other digits.
     """
 
     x_train: np.ndarray
@@ -34,16 +36,20 @@ class DigitImages:
     y_test: np.ndarray
     x_ood: np.ndarray
     y_ood: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
 
 
 def digit_images(test_fraction: float = 0.25, digits=IN_DISTRIBUTION_DIGITS,
-                 seed: int = 0) -> DigitImages:
+                 seed: int = 0, validation_fraction: float = 0.0) -> DigitImages:
     """scikit-learn's digits as images: a train/test split of `digits`, the rest as OOD.
 
     Args:
         test_fraction: share of the in-distribution images held out for testing.
         digits: the in-distribution digits (a non-empty proper subset of 0-9).
         seed: seeds the split.
+        validation_fraction: share of the training images set aside as a
+            validation split (for early stopping or tuning; never the test images).
 
     Example:
 
@@ -52,6 +58,7 @@ def digit_images(test_fraction: float = 0.25, digits=IN_DISTRIBUTION_DIGITS,
     ((8, 8, 1), [0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
     """
     test_fraction = check_probability("test_fraction", test_fraction)
+    validation_fraction = check_fraction("validation_fraction", validation_fraction)
     digits = sorted({int(d) for d in digits})
     if not digits or len(digits) == 10 or not set(digits) <= set(range(10)):
         raise ValueError(f"digits must be some but not all of 0-9, got {digits}")
@@ -62,4 +69,9 @@ def digit_images(test_fraction: float = 0.25, digits=IN_DISTRIBUTION_DIGITS,
     x_train, x_test, y_train, y_test = train_test_split(
         images[inside], labels[inside], test_size=test_fraction, random_state=seed,
         stratify=labels[inside])
-    return DigitImages(x_train, y_train, x_test, y_test, images[~inside], labels[~inside])
+    x_val, y_val = x_train[:0], y_train[:0]
+    if validation_fraction:
+        x_train, x_val, y_train, y_val = train_test_split(
+            x_train, y_train, test_size=validation_fraction, random_state=seed, stratify=y_train)
+    return DigitImages(x_train, y_train, x_test, y_test, images[~inside], labels[~inside],
+                       x_val, y_val)

@@ -115,6 +115,28 @@ class Curvature:
         root = self.sample(np.eye(self.n_params), prior_precision).T  # R diag(...)^(1/2)
         return root @ root.T
 
+    def coordinates(self, theta) -> np.ndarray:
+        """`(P,)` weights `theta` in the curvature's eigenbasis, `R^T theta`, in the
+        order of `eigenvalues()`."""
+        raise NotImplementedError
+
+    def determined_sq_norm(self, theta) -> float:
+        """`||theta||^2` without the component of `theta` in the curvature's null space.
+
+        The data do not move weights along a null direction (the likelihood is flat
+        there), so a MAP under a zero-mean Normal prior has no component along it: the
+        prior's gradient `alpha theta` must balance the likelihood's, which lies in the
+        GGN's range. Trained weights may still hold one (left from the initialisation
+        where the training had no weight decay, or along the directions that shift all
+        softmax logits alike); it changes no training prediction and is dropped here.
+        The null spaces of `diag` and `kron` lie inside the exact GGN's. Eigenvalues
+        count as zero below `max * P * eps` (NumPy's `matrix_rank` tolerance).
+        """
+        values = self.eigenvalues()
+        tolerance = values.max(initial=0.0) * values.size * np.finfo(np.float64).eps
+        coordinates = self.coordinates(np.asarray(theta, np.float64))
+        return float(np.sum(coordinates[values > tolerance] ** 2))
+
 
 class FullCurvature(Curvature):
     """The exact GGN as one dense `(P, P)` matrix."""
@@ -178,6 +200,9 @@ class FullCurvature(Curvature):
     def covariance(self, prior_precision):
         return (self.vectors / (self.values + prior_precision)) @ self.vectors.T
 
+    def coordinates(self, theta):
+        return self.vectors.T @ theta
+
     def arrays(self):
         return {"ggn": self.ggn}
 
@@ -206,6 +231,17 @@ class _LayerwiseCurvature(Curvature):
             out.append(block.reshape(len(z), -1))
             start += n_in * n_out
         return np.concatenate(out, axis=-1)
+
+    def coordinates(self, theta):
+        out, start = [], 0
+        for layer, (n_in, n_out) in enumerate(self.shapes):
+            block = theta[start : start + n_in * n_out].reshape(n_in, n_out)
+            u_in, u_out = self._rotations(layer)
+            if u_in is not None:
+                block = u_in.T @ block @ u_out
+            out.append(block.ravel())
+            start += n_in * n_out
+        return np.concatenate(out)
 
     def output_cov(self, acts, jz, prior_precision):
         cov = 0.0

@@ -14,6 +14,9 @@ stationary where
     gamma = sum_i lambda_i / (lambda_i + alpha),
 
 `gamma` counting the well-determined weights and `r` the training residuals.
+`||theta||^2` counts only the weights' component in the GGN's range
+(`Curvature.determined_sq_norm`): a MAP has none in its null space, which trained
+weights may still hold.
 
 Given its input features the last layer is a generalised linear model, so its MAP
 is a convex problem: `refit_last_layer` solves it by damped Newton steps,
@@ -44,11 +47,12 @@ MAX_EVIDENCE_ROUNDS = 100
 MAX_NEWTON_STEPS = 50
 
 
-def log_marginal_likelihood(log_likelihood: float, theta, eigenvalues,
+def log_marginal_likelihood(log_likelihood: float, theta_sq_norm: float, eigenvalues,
                             prior_precision: float) -> float:
-    """The Laplace log marginal likelihood at the MAP `theta` (see the module docstring)."""
+    """The Laplace log marginal likelihood at a MAP with squared norm `theta_sq_norm`
+    (see the module docstring)."""
     alpha, lam = float(prior_precision), np.asarray(eigenvalues)
-    return float(log_likelihood - 0.5 * alpha * theta @ theta
+    return float(log_likelihood - 0.5 * alpha * theta_sq_norm
                  + 0.5 * lam.size * math.log(alpha) - 0.5 * np.sum(np.log(lam + alpha)))
 
 

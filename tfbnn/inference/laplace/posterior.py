@@ -239,8 +239,9 @@ class LaplacePosterior:
             STRUCTURES[self.hessian_structure], self.likelihood, self.sigma_noise_,
             cached if net.last_layer_only else rows, theta)
         if tune:
-            alpha = evidence.tune_prior_precision(curvature.eigenvalues(), float(theta @ theta),
-                                                  alpha)
+            # The norm of the MAP's weights: none along the curvature's null space.
+            alpha = evidence.tune_prior_precision(curvature.eigenvalues(),
+                                                  curvature.determined_sq_norm(theta), alpha)
         self.theta_map_, self.prior_precision_ = theta, float(alpha)
         self.curvature_, self.log_likelihood_, self.n_data_ = curvature, float(log_lik), n_data
 
@@ -285,7 +286,8 @@ class LaplacePosterior:
         """The Laplace log marginal likelihood at the MAP, for `prior_precision`
         (default: the fitted one)."""
         alpha = self.prior_precision_ if prior_precision is None else float(prior_precision)
-        return evidence.log_marginal_likelihood(self.log_likelihood_, self.theta_map_,
+        return evidence.log_marginal_likelihood(self.log_likelihood_,
+                                                self.curvature_.determined_sq_norm(self.theta_map_),
                                                 self.curvature_.eigenvalues(), alpha)
 
     def posterior_covariance(self) -> np.ndarray:
