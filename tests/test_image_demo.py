@@ -8,6 +8,7 @@ from tfbnn.datasets.digits import digit_images
 from tfbnn.demo import IMAGES_PLOT_FILE
 from tfbnn.image_demo import (
     METHODS,
+    SEED,
     TARGET_ACCURACY_GAP,
     meets_target,
     results_table,
@@ -105,3 +106,23 @@ def test_unknown_methods_and_no_splits_are_refused(tmp_path):
 def test_the_command_line_refuses_images_with_methods(tmp_path, capsys):
     assert main(["demo", "--images", "--methods", "vi", "--out", str(tmp_path)]) == 2
     assert "--images takes neither --methods nor --epochs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "2"], "--seeds applies to --images only"),
+    (["--images", "--seeds", "0"], "--seeds must be at least 1, got 0"),
+])
+def test_the_command_line_checks_seeds(tmp_path, capsys, argv, message):
+    assert main(["demo", *argv, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_command_line_averages_images_over_seeds(tmp_path, monkeypatch):
+    import tfbnn.image_demo
+
+    calls = []
+    monkeypatch.setattr(tfbnn.image_demo, "run_images_demo",
+                        lambda out, **kwargs: calls.append(list(kwargs["seeds"])))
+    assert main(["demo", "--images", "--seeds", "3", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--images", "--quick", "--out", str(tmp_path)]) == 0
+    assert calls == [[SEED, SEED + 1, SEED + 2], [SEED]]

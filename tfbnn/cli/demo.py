@@ -38,17 +38,24 @@ def add_demo_parser(subparsers) -> None:
     p.add_argument("--images", action="store_true",
                    help="instead, a Bayesian conv net on scikit-learn's digits: accuracy, "
                         f"calibration and unseen digits; writes {demo.IMAGES_PLOT_FILE}")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="with --images: average the scores over N random splits (default 1)")
 
 
 def run_demo(args) -> int:
     """Runs `tfbnn.demo.run_demo` with a progress bar and printed results, or with
     `--methods` `tfbnn.demo.run_methods_demo` and its table of gap ratios."""
+    if args.seeds is not None and not args.images:
+        raise UsageError("--seeds applies to --images only")
     if args.images:
         if args.methods is not None or args.epochs is not None:
             raise UsageError("--images takes neither --methods nor --epochs")
-        from tfbnn.image_demo import run_images_demo  # imports TensorFlow
+        if args.seeds is not None and args.seeds < 1:
+            raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
+        from tfbnn.image_demo import SEED, run_images_demo  # imports TensorFlow
 
-        run_images_demo(args.out, quick=args.quick, verbose=1)
+        seeds = range(SEED, SEED + (args.seeds or 1))
+        run_images_demo(args.out, quick=args.quick, verbose=1, seeds=seeds)
         return 0
     if args.methods is not None:
         if args.methods:  # none named: every method
