@@ -46,7 +46,7 @@ from tfbnn.calibration import (
 from tfbnn.fit_checkpoints import remove_checkpoint, with_checkpoint
 from tfbnn.models import check_hidden_units, check_network
 from tfbnn.persistence import ESTIMATORS, save_estimator
-from tfbnn.predictive import Predictive
+from tfbnn.predictive import Predictive, drawn_params
 from tfbnn.streaming import adopt, fit_stream
 from tfbnn.streaming import partial_fit as streamed_partial_fit
 from tfbnn.targets import class_labels, regression_targets
@@ -265,6 +265,11 @@ class _BayesianNetwork(BaseEstimator):
     def predict_distribution(self, X, n_samples=None, calibrated=True) -> Predictive:
         """The posterior predictive distribution at `X` (a `tfbnn.Predictive`).
 
+        The draws' likelihood parameters are computed a block of inputs at a time
+        whenever a summary reads them (`tfbnn.predictive.DrawnParams`), with one
+        seed per call (`random_state`, or a fresh one), so the predictive's summaries
+        all refer to the same draws and its memory does not grow with `S x n`.
+
         Args:
             X: inputs, `(n, n_features)` (or `(n, *input_shape_)` with a `network`).
             n_samples: posterior draws (default: the `n_samples` parameter). With
@@ -275,8 +280,8 @@ class _BayesianNetwork(BaseEstimator):
         n_samples = self.n_samples if n_samples is None else n_samples
         n_samples = check_int("n_samples", n_samples, minimum=1)
         xs = self._model_inputs(X)
-        params = self.inference_.sample_params(xs, n_samples, seed=self.random_state)
-        predictive = self._predictive(params)
+        predictive = self._predictive(drawn_params(self.inference_, xs, n_samples,
+                                                   self.random_state))
         calibrator = getattr(self, "calibrator_", None)
         if calibrated and calibrator is not None:
             return calibrator.calibrated(predictive)
