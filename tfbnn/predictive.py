@@ -434,12 +434,16 @@ SAMPLE_VALUES = 200_000
 def drawn_params(method, xs, n_samples: int, seed) -> DrawnParams:
     """An inference `method`'s `(S, n, k)` parameters at the model inputs `xs`, drawn a
     block of rows at a time with one seed: `seed`, or a fresh one when it is None."""
-    if seed is None:
-        seed = int(np.random.default_rng().integers(2**31 - 1))
+    seed = fixed_seed(seed)
     grid = max(1, SAMPLE_VALUES // n_samples)
     return DrawnParams(
         lambda x: method.sample_params(x, n_samples, seed=seed, max_rows=SAMPLE_VALUES),
         xs, grid_rows=grid)
+
+
+def fixed_seed(seed):
+    """`seed`, or a fresh random one for None: one seed for all of a predictive's blocks."""
+    return int(np.random.default_rng().integers(2**31 - 1)) if seed is None else seed
 
 
 def label_index(labels, classes) -> np.ndarray:
