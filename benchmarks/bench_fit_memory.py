@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -59,16 +56,6 @@ print(json.dumps([seconds, peak, start, float(lower.sum()), float(upper.sum())])
 """
 
 
-def python_interval(model: Path, rows: int, way: str) -> list:
-    done = subprocess.run([sys.executable, "-c", PYTHON_RUN, str(model), str(rows),
-                           str(predict_bench.FEATURES), way],
-                          env={**os.environ, "PYTHONPATH": str(HERE.parent),
-                               "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"the Python measurement failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000],
@@ -94,25 +81,20 @@ def main(argv=None):
             if rows <= args.whole_max_rows:
                 ways.insert(0, ("at once", []))
             for way, extra in ways:
-                out = folder / f"model_{way.replace(' ', '_')}"
+                out = folder / f"model_{way.replace(' ', '_')}_{rows}"
                 seconds, peak = predict_bench.timed_command(
                     "fit", data, "--target", "y", "--out", out, *FIT, *extra)
                 lines.append((f"tfbnn fit ({way})", rows, seconds, peak))
                 print(*lines[-1], flush=True)
             data.unlink()
-        model = folder / "model_in_parts"
+        model = folder / f"model_in_parts_{args.rows[0]}"
         for way in ("before", "after"):
-            seconds, peak, start, *_ = python_interval(model, args.python_rows, way)
+            seconds, peak, start, *_ = predict_bench.run_python(
+                PYTHON_RUN, model, args.python_rows, predict_bench.FEATURES, way)
             lines.append((f"Python interval(0.95), {way}", args.python_rows, seconds,
                           peak / 1e9, (peak - start) / 1e9))
             print(*lines[-1], flush=True)
-    print()
-    print(f"{'what':<36} {'rows':>12} {'wall s':>8} {'peak GB':>8} {'added GB':>9}")
-    for name, rows, seconds, peak, *added in lines:
-        extra = f"{added[0]:>9.2f}" if added else f"{'':>9}"
-        print(f"{name:<36} {rows:>12,} {seconds:>8.1f} {peak:>8.2f} {extra}")
-    print("peak GB: the process's peak resident memory (for the Python lines, sampled every "
-          "10 ms during the call); added GB: its rise over the resident memory before it")
+    predict_bench.print_table(lines)
 
 
 if __name__ == "__main__":

@@ -367,8 +367,9 @@ class DrawnParams:
     fixed seed). The inputs are cut on a fixed grid of `grid_rows`, and each input's
     parameters are always those of its grid block, so every summary of a
     `Predictive` built on them, and every slice read here, refers to the same
-    draws. Recently read blocks are kept up to `cache_values` values (all of a
-    small predictive; a few blocks of a large one).
+    draws. Recently read blocks are kept up to `cache_values` values, 32 MB by
+    default (all of a predictive of up to 40,000 inputs with 100 draws of 2
+    parameters, as `tfbnn predict` reads them; a few blocks of a larger one).
 
     Indexing `[draws, rows]` with slices (consecutive rows) gives a float32
     tensor; `numpy()` (or `np.asarray`) materialises all of it.
@@ -380,7 +381,7 @@ class DrawnParams:
         cache_values: how many parameter values to keep once drawn.
     """
 
-    def __init__(self, draw, inputs, grid_rows: int, cache_values: int = 2 * mixture.BLOCK_VALUES):
+    def __init__(self, draw, inputs, grid_rows: int, cache_values: int = 4 * mixture.BLOCK_VALUES):
         self._draw, self._inputs = draw, inputs
         self._grid = check_int("grid_rows", grid_rows, minimum=1)
         self._cache, self._cache_values = OrderedDict(), cache_values

@@ -15,6 +15,8 @@ standardisation (from that chunk) and, for a classifier, the classes (`classes=`
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 from sklearn.base import is_classifier
@@ -22,6 +24,8 @@ from sklearn.utils.validation import validate_data
 
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods as lik
+from tfbnn.data.cells import DataWarning
+from tfbnn.data.tabular import many_classes
 from tfbnn.training.stream import Stream, as_dataset
 
 
@@ -96,7 +100,16 @@ def fit_stream(estimator, source, y, settings_for, prepare_targets):
     dataset = as_dataset(source)
     classification = is_classifier(estimator)
     summary = Summary(dataset, classification)
-    state = prepare_targets(summary.target_probe(estimator.likelihood))
+    with warnings.catch_warnings():
+        # The probe holds each class once; whether there are many classes for the rows
+        # is a question for the stream's counted rows.
+        warnings.simplefilter("ignore", DataWarning)
+        state = prepare_targets(summary.target_probe(estimator.likelihood))
+    if classification and many_classes(len(summary.classes), summary.x.n):
+        warnings.warn(
+            f"fit(dataset): the stream's labels take {len(summary.classes)} classes for "
+            f"{summary.x.n} rows; is it an identifier or a measurement rather than labels? "
+            "For numbers to predict use BayesianRegressor", DataWarning, stacklevel=3)
     state.pop("y_model")
     x_mean, x_scale = summary.x.scaling()
     settings = settings_for(summary.x.n)

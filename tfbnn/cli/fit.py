@@ -3,7 +3,10 @@
 `fit` reads the training table, infers the task unless told, trains an
 estimator (optionally holding out rows to calibrate it on) and saves it as a
 model folder (`tfbnn.model_folder`) with a printed summary; for MCMC samplers
-the summary carries the convergence diagnostics instead of epochs.
+the summary carries the convergence diagnostics instead of epochs. With
+`--chunk-rows` the file is read in parts (`tfbnn.data.chunked`): the columns are
+settled over the whole file in two passes, then training reads it once per epoch,
+so memory does not grow with the file.
 `calibrate` fits a new calibrator to a saved model.
 
 The library (and with it TensorFlow) is imported inside the functions that run
