@@ -63,7 +63,8 @@ def main(argv=None):
     parser.add_argument("--whole-max-rows", type=int, default=1_000_000,
                         help="the largest file also fitted at once")
     parser.add_argument("--python-rows", type=int, default=1_000_000,
-                        help="rows of the Python predict_distribution(...).interval run")
+                        help="rows of the Python predict_distribution(...).interval run "
+                             "(0: none)")
     args = parser.parse_args(argv)
     print(f"tfbnn fit: one epoch, batch 1024, 50 hidden units, vi; --chunk-rows {CHUNK_ROWS:,}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start",
@@ -88,7 +89,7 @@ def main(argv=None):
                 print(*lines[-1], flush=True)
             data.unlink()
         model = folder / f"model_in_parts_{args.rows[0]}"
-        for way in ("before", "after"):
+        for way in ("before", "after") if args.python_rows else ():
             seconds, peak, start, *_ = predict_bench.run_python(
                 PYTHON_RUN, model, args.python_rows, predict_bench.FEATURES, way)
             lines.append((f"Python interval(0.95), {way}", args.python_rows, seconds,

@@ -228,11 +228,14 @@ class Predictive:
         return lower, upper
 
     def _quantiles(self, levels):
-        mean, mean_var, var_mean = self._moments
+        known = self.__dict__.get("_moments")  # else each block's, from the same parameters
 
         def solve(rows, params):
-            found = mixture.mixture_quantiles(self.likelihood, params, levels, mean[rows],
-                                              mean_var[rows] + var_mean[rows])
+            mean, mean_var, var_mean = (
+                mixture.moments(self.likelihood.distribution(params)) if known is None
+                else (part[rows] for part in known))
+            found = mixture.mixture_quantiles(self.likelihood, params, levels, mean,
+                                              mean_var + var_mean)
             shift, scale = self._affine(rows)
             return tuple(shift + scale * z for z in found)
 

@@ -5,8 +5,8 @@ estimator (optionally holding out rows to calibrate it on) and saves it as a
 model folder (`tfbnn.model_folder`) with a printed summary; for MCMC samplers
 the summary carries the convergence diagnostics instead of epochs. With
 `--chunk-rows` the file is read in parts (`tfbnn.data.chunked`): the columns are
-settled over the whole file in two passes, then training reads it once per epoch,
-so memory does not grow with the file.
+settled over the whole file in two passes, the standardisation in a third, then
+training reads it once per epoch, so memory does not grow with the file.
 `calibrate` fits a new calibrator to a saved model.
 
 The library (and with it TensorFlow) is imported inside the functions that run
@@ -119,9 +119,10 @@ def add_fit_parser(subparsers) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument(
         "--chunk-rows", type=positive_int, default=None, metavar="N",
-        help="read the file N rows at a time (two passes to settle the columns, then one "
-             "per epoch) and train on batches shuffled within each part of N rows, so that "
-             "memory does not grow with the file; not with --validation-fraction, "
+        help="read the file N rows at a time (three passes to settle the columns and the "
+             "standardisation, then one per epoch) and train on batches shuffled within "
+             "each part of N rows, so that memory does not grow with the file; not with "
+             "--validation-fraction, "
              "--patience, --calibrate, --checkpoint-every or --inference hmc (default: the "
              "whole file at once)")
     train.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
