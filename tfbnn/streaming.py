@@ -104,6 +104,7 @@ def fit_stream(estimator, source, y, settings_for, prepare_targets):
         # The probe holds each class once; whether there are many classes for the rows
         # is a question for the stream's counted rows.
         warnings.simplefilter("ignore", DataWarning)
+        warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
         state = prepare_targets(summary.target_probe(estimator.likelihood))
     if classification and many_classes(len(summary.classes), summary.x.n):
         warnings.warn(
