@@ -196,7 +196,7 @@ def test_a_classifier_finds_its_classes_in_the_stream():
     assert model.score(X, labels) > 0.8
 
 
-def test_a_stream_of_a_few_classes_does_not_warn_of_many_and_one_of_many_does():
+def test_a_stream_or_partial_fit_of_a_few_classes_does_not_warn_of_many():
     import warnings
 
     from tfbnn import BayesianClassifier
@@ -208,6 +208,8 @@ def test_a_stream_of_a_few_classes_does_not_warn_of_many_and_one_of_many_does():
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
         model.fit([(X[:64], three[:64]), (X[64:], three[64:])])
+        BayesianClassifier(hidden_units=(4,), random_state=0, n_samples=5).partial_fit(
+            X, three, classes=[0, 1, 2])
     assert model.classes_.tolist() == [0.0, 1.0, 2.0]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -100,12 +100,8 @@ def fit_stream(estimator, source, y, settings_for, prepare_targets):
     dataset = as_dataset(source)
     classification = is_classifier(estimator)
     summary = Summary(dataset, classification)
-    with warnings.catch_warnings():
-        # The probe holds each class once; whether there are many classes for the rows
-        # is a question for the stream's counted rows.
-        warnings.simplefilter("ignore", DataWarning)
-        warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
-        state = prepare_targets(summary.target_probe(estimator.likelihood))
+    state = probed_targets(prepare_targets, summary.target_probe(estimator.likelihood),
+                           classification)
     if classification and many_classes(len(summary.classes), summary.x.n):
         warnings.warn(
             f"fit(dataset): the stream's labels take {len(summary.classes)} classes for "
@@ -121,6 +117,17 @@ def fit_stream(estimator, source, y, settings_for, prepare_targets):
         state["y_ndim_"] = summary.y_ndim
     adopt(estimator, summary.example_shape, (x_mean, x_scale), state, method, history)
     return estimator
+
+
+def probed_targets(prepare_targets, probe, classification: bool) -> dict:
+    """The estimator's target state from `probe`, rows that stand for the data's targets. A
+    classifier's probe holds each class once: the warnings of many classes for the rows
+    are about the data's rows, not the probe's."""
+    with warnings.catch_warnings():
+        if classification:
+            warnings.simplefilter("ignore", DataWarning)
+            warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
+        return prepare_targets(probe)
 
 
 def _standardiser(x_mean, x_scale, state):
@@ -181,7 +188,8 @@ def partial_fit(estimator, X, y, classes, n_train, settings_for, prepare_targets
     if first:
         if is_classifier(estimator) and classes is None:
             raise ValueError("The first call to partial_fit needs classes= (all class labels)")
-        state = prepare_targets(np.asarray(classes) if is_classifier(estimator) else y)
+        state = probed_targets(prepare_targets, np.asarray(classes) if is_classifier(
+            estimator) else y, is_classifier(estimator))
         state.pop("y_model")
         method = inference_lib.get(estimator.inference, estimator.inference_options)
         if not hasattr(method, "partial_fit"):
