@@ -105,8 +105,12 @@ def timed_command(*argv) -> tuple[float, float]:
 
 def python_interval(model: Path, rows: int) -> dict:
     """The Python-level measurement (`PYTHON_RUN`) in a fresh interpreter."""
-    done = subprocess.run([sys.executable, "-c", PYTHON_RUN, str(model), str(rows), "7",
-                           str(FEATURES)],
+    return run_python(PYTHON_RUN, model, rows, 7, FEATURES)
+
+
+def run_python(code: str, *args):
+    """The last line printed by `code` run with `args` in a fresh interpreter, as JSON."""
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)],
                           env=_environment(), capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the Python measurement failed:\n{done.stderr[-2000:]}")
@@ -149,6 +153,11 @@ def main(argv=None):
         call = "predict_distribution(X)" if name == "predict_distribution" else ".interval(0.95)"
         lines.append((f"Python {call}", args.python_rows, seconds, peak / 1e9,
                       (peak - before) / 1e9))
+    print_table(lines)
+
+
+def print_table(lines) -> None:
+    """The measurements `(what, rows, seconds, peak GB[, added GB])` as one table."""
     print()
     print(f"{'what':<36} {'rows':>12} {'wall s':>8} {'peak GB':>8} {'added GB':>9}")
     for name, rows, seconds, peak, *added in lines:

@@ -432,3 +432,60 @@ def test_unknown_optimizer_is_refused_before_training():
     X, y = np.zeros((8, 1)), np.arange(8.0)
     with pytest.raises(ValueError, match="Unknown optimizer='adamm'"):
         tfbnn.BayesianRegressor(optimizer="adamm", epochs=1).fit(X, y)
+
+
+# -- predictions a block of inputs at a time ----------------------------------------------------
+
+
+def _same_summaries(got, expected):
+    if got.is_classification:
+        pairs = [(got.probs, expected.probs), (got.mutual_information,
+                                                expected.mutual_information)]
+    else:
+        pairs = [(got.mean, expected.mean), (got.std, expected.std),
+                 *zip(got.interval(0.9), expected.interval(0.9), strict=True)]
+    pairs.append((got.samples, expected.samples))
+    for a, b in pairs:
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(a, b)
+
+
+def test_predictive_drawn_in_blocks_equals_one_draw_at_all_inputs(regressor, binary_classifier,
+                                                                  data, labels):
+    from tfbnn.predictive import DrawnParams
+
+    X = np.tile(data[0], (3, 1))[:450]  # 1000 draws: blocks of 200 inputs
+    for model, y in ((regressor, np.tile(data[1], 3)[:450]),
+                     (binary_classifier, np.tile(labels[0], 3)[:450])):
+        dist = model.predict_distribution(X, n_samples=1000)
+        assert isinstance(dist.params, DrawnParams) and dist.params.shape[:2] == (1000, 450)
+        xs = (X - model.x_mean_) / model.x_scale_
+        params = model.inference_.sample_params(xs, 1000, seed=0, max_rows=10**9)  # one call
+        expected = model._predictive(params, 0)
+        _same_summaries(dist, expected)
+        np.testing.assert_allclose(dist.log_prob(y), expected.log_prob(y), rtol=1e-6)
+
+
+def test_mc_dropout_predictive_in_blocks_keeps_each_inputs_draws(data):
+    X, y = data
+    model = BayesianRegressor(**SMALL, inference="mc_dropout", random_state=0).fit(X, y)
+    X = np.tile(X, (3, 1))[:450]
+    xs = (X - model.x_mean_) / model.x_scale_
+    # Dropout masks are drawn per input within a block: the blocks sample_params uses.
+    expected = model._predictive(model.inference_.sample_params(xs, 1000, seed=0), 0)
+    _same_summaries(model.predict_distribution(X, n_samples=1000), expected)
+
+
+def test_without_random_state_every_summary_of_a_predictive_uses_the_same_draws(regressor,
+                                                                                  data):
+    model = clone(regressor).set_params(random_state=None)
+    model.__dict__.update({k: v for k, v in regressor.__dict__.items() if k.endswith("_")})
+    X = np.tile(data[0], (3, 1))[:450]
+    dist = model.predict_distribution(X, n_samples=1000)
+    fixed = model._predictive(np.asarray(dist.params), dist.seed)
+    _same_summaries(dist, fixed)
+    np.testing.assert_array_equal(dist.samples, dist.samples)
+    again = model.predict_distribution(X, n_samples=1000)
+    assert not np.array_equal(again.mean, dist.mean)  # a fresh seed per call

@@ -531,3 +531,65 @@ def test_a_quantile_in_a_gap_between_modes_reaches_the_level():
 def test_chunk_rows_must_be_a_positive_integer():
     with pytest.raises(ValueError, match="chunk_rows must be an integer >= 1, got 0"):
         Predictive(HETERO, HETERO_PARAMS, chunk_rows=0)
+
+
+# -- parameters drawn a block at a time ------------------------------------------------------
+
+
+class _Draws:
+    """A `draw(x)` whose parameters depend on the input and on the block it is drawn in (as
+    MC dropout's masks do), recording the largest block."""
+
+    def __init__(self, draws=6):
+        self.draws, self.largest, self.calls = draws, 0, 0
+
+    def __call__(self, x):
+        self.largest, self.calls = max(self.largest, len(x)), self.calls + 1
+        noise = np.random.default_rng(len(x) * 1000 + int(x[0, 0])).normal(
+            size=(self.draws, len(x), 1))
+        loc = x[None, :, :1] + noise
+        return np.concatenate([loc, 0.1 * noise - 1.0], axis=-1).astype(np.float32)
+
+
+def test_drawn_params_are_read_a_grid_block_at_a_time():
+    from tfbnn.predictive import DrawnParams
+
+    x = np.arange(23, dtype=np.float32)[:, None]
+    draw = _Draws()
+    params = DrawnParams(draw, x, grid_rows=5)
+    everything = np.asarray(params)
+    assert params.shape == everything.shape == (6, 23, 2)
+    np.testing.assert_array_equal(everything[:, :5], draw(x[:5]))
+    # Any slice reads the rows of the grid blocks it covers: an input keeps its draws.
+    for rows in (slice(3, 12), slice(0, 1), slice(20, None), slice(7, 7)):
+        np.testing.assert_array_equal(params[:, rows].numpy(), everything[:, rows])
+    np.testing.assert_array_equal(params[:2, 4:9].numpy(), everything[:2, 4:9])
+    assert draw.largest == 5
+    np.testing.assert_array_equal(tf.convert_to_tensor(params).numpy(), everything)
+    for key in ((slice(None), slice(0, 9, 2)), 3, (slice(None), 4)):
+        with pytest.raises(IndexError, match="DrawnParams"):
+            params[key]
+    with pytest.raises(ValueError, match="grid_rows"):
+        DrawnParams(draw, x, grid_rows=0)
+    with pytest.raises(ValueError, match="at least one input"):
+        DrawnParams(draw, x[:0], grid_rows=5)
+
+
+def test_a_predictive_of_drawn_params_is_that_of_the_array_and_holds_a_few_blocks():
+    from tfbnn.predictive import DrawnParams
+
+    x = np.linspace(-2, 2, 230, dtype=np.float32)[:, None]
+    draw = _Draws(draws=40)
+    params = DrawnParams(draw, x, grid_rows=16, cache_values=2 * 40 * 16 * 2)
+    lazy = Predictive(HETERO, params, chunk_rows=50, seed=3)
+    eager = Predictive(HETERO, np.asarray(params), chunk_rows=50, seed=3)
+    y = x[:, 0] * 0.5
+    calls = draw.calls
+    lower, upper = lazy.interval(0.9)
+    for got, expected in ((lower, eager.interval(0.9)[0]), (upper, eager.interval(0.9)[1]),
+                          (lazy.std, eager.std), (lazy.log_prob(y), eager.log_prob(y)),
+                          (lazy.cdf(y), eager.cdf(y)), (lazy.samples, eager.samples)):
+        np.testing.assert_array_equal(got, expected)
+    # With room for two blocks, every summary drew the blocks again.
+    assert draw.calls - calls >= 4 * 15 and draw.largest == 16
+    assert repr(lazy).startswith("Predictive(regression, draws=40, inputs=230")

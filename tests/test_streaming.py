@@ -196,6 +196,29 @@ def test_a_classifier_finds_its_classes_in_the_stream():
     assert model.score(X, labels) > 0.8
 
 
+def test_a_stream_or_partial_fit_of_a_few_classes_does_not_warn_of_many():
+    import warnings
+
+    from tfbnn import BayesianClassifier
+    from tfbnn.data import DataWarning
+
+    X, y = _regression()
+    three = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))  # 128 rows: 43 per class
+    model = BayesianClassifier(hidden_units=(4,), epochs=1, random_state=0, n_samples=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        model.fit([(X[:64], three[:64]), (X[64:], three[64:])])
+        BayesianClassifier(hidden_units=(4,), random_state=0, n_samples=5).partial_fit(
+            X, three, classes=[0, 1, 2])
+    assert model.classes_.tolist() == [0.0, 1.0, 2.0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit([(X, np.arange(len(X)))])
+    # One warning, about the stream's rows (none from the probe of one row per class).
+    assert [str(w.message)[:50] for w in caught if "classes" in str(w.message)] == [
+        "fit(dataset): the stream's labels take 128 classes"]
+
+
 @pytest.mark.parametrize("inference", ["ensemble", "laplace", "swag", "mc_dropout"])
 def test_other_methods_train_from_a_stream(inference):
     from tfbnn import BayesianRegressor

@@ -46,7 +46,7 @@ from tfbnn.calibration import (
 from tfbnn.fit_checkpoints import remove_checkpoint, with_checkpoint
 from tfbnn.models import check_hidden_units, check_network
 from tfbnn.persistence import ESTIMATORS, save_estimator
-from tfbnn.predictive import Predictive
+from tfbnn.predictive import Predictive, drawn_params, fixed_seed
 from tfbnn.streaming import adopt, fit_stream
 from tfbnn.streaming import partial_fit as streamed_partial_fit
 from tfbnn.targets import class_labels, regression_targets
@@ -269,6 +269,12 @@ class _BayesianNetwork(BaseEstimator):
     def predict_distribution(self, X, n_samples=None, calibrated=True) -> Predictive:
         """The posterior predictive distribution at `X` (a `tfbnn.Predictive`).
 
+        The draws' likelihood parameters are computed a block of inputs at a time
+        whenever a summary reads them (`tfbnn.predictive.DrawnParams`), with one
+        seed per call (`random_state`, or a fresh one, which also seeds its `samples`),
+        so the predictive's summaries all refer to the same draws and its memory does
+        not grow with `S x n`.
+
         Args:
             X: inputs, `(n, n_features)` (or `(n, *input_shape_)` with a `network`).
             n_samples: posterior draws (default: the `n_samples` parameter). With
@@ -279,14 +285,14 @@ class _BayesianNetwork(BaseEstimator):
         n_samples = self.n_samples if n_samples is None else n_samples
         n_samples = check_int("n_samples", n_samples, minimum=1)
         xs = self._model_inputs(X)
-        params = self.inference_.sample_params(xs, n_samples, seed=self.random_state)
-        predictive = self._predictive(params)
+        seed = fixed_seed(self.random_state)
+        predictive = self._predictive(drawn_params(self.inference_, xs, n_samples, seed), seed)
         calibrator = getattr(self, "calibrator_", None)
         if calibrated and calibrator is not None:
             return calibrator.calibrated(predictive)
         return predictive
 
-    def _predictive(self, params) -> Predictive:
+    def _predictive(self, params, seed) -> Predictive:
         raise NotImplementedError
 
     # -- persistence -------------------------------------------------------------------
@@ -408,9 +414,9 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
             "y_ndim_": np.asarray(y).ndim,
         }
 
-    def _predictive(self, params):
+    def _predictive(self, params, seed):
         return Predictive(self.likelihood_, params, shift=self.y_shift_, scale=self.y_scale_,
-                          squeeze=self.y_ndim_ == 1, seed=self.random_state)
+                          squeeze=self.y_ndim_ == 1, seed=seed)
 
     def predict(self, X, return_std=False):
         """Predictive mean at `X`; with `return_std=True`, also the total predictive std.
@@ -454,8 +460,8 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
             "classes_": classes,
         }
 
-    def _predictive(self, params):
-        return Predictive(self.likelihood_, params, classes=self.classes_, seed=self.random_state)
+    def _predictive(self, params, seed):
+        return Predictive(self.likelihood_, params, classes=self.classes_, seed=seed)
 
     def predict_proba(self, X):
         """Posterior-averaged class probabilities, `(n, n_classes)` in `classes_` order."""

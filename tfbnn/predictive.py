@@ -15,6 +15,9 @@ except for `samples`):
 
 Every summary is computed over blocks of `chunk_rows` inputs, so its memory is
 bounded by the block whatever `B` is (`samples`, `(S, B, d)` itself, excepted).
+The parameters themselves may be given as a `DrawnParams`, which draws those of a
+block of inputs when a summary reads them: then not even `(S, B, k)` is held
+(the estimators' `predict_distribution` does this).
 
 Regression outputs are mapped back to the user's units through `y = shift + scale * z`
 (the estimators train on standardised targets).
@@ -22,6 +25,7 @@ Regression outputs are mapped back to the user's units through `y = shift + scal
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import cached_property
 
 import numpy as np
@@ -36,7 +40,8 @@ class Predictive:
 
     Args:
         likelihood: the `tfbnn.likelihoods.Likelihood` that maps `params` to distributions.
-        params: `(S, B, k)` likelihood parameters, one slice per posterior draw.
+        params: `(S, B, k)` likelihood parameters, one slice per posterior draw: an
+            array, or a `DrawnParams` that draws them a block of inputs at a time.
         shift, scale: affine map from the model's target units to the user's
             (regression only): `y = shift + scale * z`; scalars, `(d,)`, or `(B, d)`
             for a map of its own at each input.
@@ -53,9 +58,11 @@ class Predictive:
 
     def __init__(self, likelihood, params, *, shift=0.0, scale=1.0, squeeze="auto",
                  classes=None, seed=None, chunk_rows=None):
-        params = tf.cast(params, tf.float32)  # also half-precision outputs (mixed precision)
-        if params.shape.rank != 3:
-            raise ValueError(f"params must have shape (S, B, k), got {tuple(params.shape)}")
+        if not isinstance(params, DrawnParams):
+            # Also half-precision outputs (mixed precision) become float32.
+            params = tf.cast(params, tf.float32)
+            if params.shape.rank != 3:
+                raise ValueError(f"params must have shape (S, B, k), got {tuple(params.shape)}")
         self.likelihood = likelihood
         self.params = params
         self.n_draws, self.n_inputs, n_params = (int(n) for n in params.shape)
@@ -221,11 +228,14 @@ class Predictive:
         return lower, upper
 
     def _quantiles(self, levels):
-        mean, mean_var, var_mean = self._moments
+        known = self.__dict__.get("_moments")  # else each block's, from the same parameters
 
         def solve(rows, params):
-            found = mixture.mixture_quantiles(self.likelihood, params, levels, mean[rows],
-                                              mean_var[rows] + var_mean[rows])
+            mean, mean_var, var_mean = (
+                mixture.moments(self.likelihood.distribution(params)) if known is None
+                else (part[rows] for part in known))
+            found = mixture.mixture_quantiles(self.likelihood, params, levels, mean,
+                                              mean_var + var_mean)
             shift, scale = self._affine(rows)
             return tuple(shift + scale * z for z in found)
 
@@ -350,6 +360,94 @@ class Predictive:
         kind = "classification" if self.is_classification else "regression"
         _, b, k = self.params.shape
         return f"Predictive({kind}, draws={self.n_draws}, inputs={b}, params={k})"
+
+
+class DrawnParams:
+    """`(S, B, k)` likelihood parameters drawn a block of inputs at a time, when read.
+
+    `draw(x)` returns the `(S, len(x), k)` parameters of `S` posterior draws at
+    the consecutive inputs `x` (e.g. an inference method's `sample_params` with a
+    fixed seed). The inputs are cut on a fixed grid of `grid_rows`, and each input's
+    parameters are always those of its grid block, so every summary of a
+    `Predictive` built on them, and every slice read here, refers to the same
+    draws. Recently read blocks are kept up to `cache_values` values, 32 MB by
+    default (all of a predictive of up to 40,000 inputs with 100 draws of 2
+    parameters, as `tfbnn predict` reads them; a few blocks of a larger one).
+
+    Indexing `[draws, rows]` with slices (consecutive rows) gives a float32
+    tensor; `numpy()` (or `np.asarray`) materialises all of it.
+
+    Args:
+        draw: the function drawing the parameters of a block of inputs.
+        inputs: the inputs, `(B, ...)`, as `draw` takes them.
+        grid_rows: the inputs drawn at once.
+        cache_values: how many parameter values to keep once drawn.
+    """
+
+    def __init__(self, draw, inputs, grid_rows: int, cache_values: int = 4 * mixture.BLOCK_VALUES):
+        self._draw, self._inputs = draw, inputs
+        self._grid = check_int("grid_rows", grid_rows, minimum=1)
+        self._cache, self._cache_values = OrderedDict(), cache_values
+        if len(inputs) == 0:
+            raise ValueError("DrawnParams needs at least one input")
+        first = self._block(0)
+        self.shape = (int(first.shape[0]), len(inputs), int(first.shape[-1]))
+
+    def _block(self, index: int) -> tf.Tensor:
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        rows = self._inputs[index * self._grid:(index + 1) * self._grid]
+        block = tf.cast(self._draw(rows), tf.float32)
+        self._cache[index] = block
+        while len(self._cache) > 1 and sum(
+                int(tf.size(b)) for b in self._cache.values()) > self._cache_values:
+            self._cache.popitem(last=False)
+        return block
+
+    def __getitem__(self, key) -> tf.Tensor:
+        draws, rows = key if isinstance(key, tuple) and len(key) == 2 else (None, None)
+        if not (isinstance(draws, slice) and isinstance(rows, slice)):
+            raise IndexError(f"DrawnParams takes [draws, rows] with two slices, got {key!r}")
+        start, stop, step = rows.indices(self.shape[1])
+        if step != 1:
+            raise IndexError(f"DrawnParams reads consecutive rows, got the step {step}")
+        stop = max(start, stop)
+        first, last = start // self._grid, max(start, stop - 1) // self._grid
+        parts = [self._block(g)[:, max(start - g * self._grid, 0):stop - g * self._grid]
+                 for g in range(first, last + 1)]
+        return tf.concat(parts, axis=1)[draws]
+
+    def numpy(self) -> np.ndarray:
+        """All the parameters, `(S, B, k)` float32."""
+        return self[:, :].numpy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.numpy() if dtype is None else self.numpy().astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"DrawnParams(shape={self.shape}, grid_rows={self._grid})"
+
+
+#: `Inference.sample_params`'s `max_rows`: `drawn_params` draws blocks of
+#: `SAMPLE_VALUES // S` inputs, as `sample_params` does on all inputs at once, so that
+#: both give the same draws.
+SAMPLE_VALUES = 200_000
+
+
+def drawn_params(method, xs, n_samples: int, seed) -> DrawnParams:
+    """An inference `method`'s `(S, n, k)` parameters at the model inputs `xs`, drawn a
+    block of rows at a time with one seed: `seed`, or a fresh one when it is None."""
+    seed = fixed_seed(seed)
+    grid = max(1, SAMPLE_VALUES // n_samples)
+    return DrawnParams(
+        lambda x: method.sample_params(x, n_samples, seed=seed, max_rows=SAMPLE_VALUES),
+        xs, grid_rows=grid)
+
+
+def fixed_seed(seed):
+    """`seed`, or a fresh random one for None: one seed for all of a predictive's blocks."""
+    return int(np.random.default_rng().integers(2**31 - 1)) if seed is None else seed
 
 
 def label_index(labels, classes) -> np.ndarray:

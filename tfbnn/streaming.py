@@ -15,6 +15,8 @@ standardisation (from that chunk) and, for a classifier, the classes (`classes=`
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 from sklearn.base import is_classifier
@@ -22,6 +24,8 @@ from sklearn.utils.validation import validate_data
 
 from tfbnn import inference as inference_lib
 from tfbnn import likelihoods as lik
+from tfbnn.data.cells import DataWarning
+from tfbnn.data.tabular import many_classes
 from tfbnn.training.stream import Stream, as_dataset
 
 
@@ -96,7 +100,13 @@ def fit_stream(estimator, source, y, settings_for, prepare_targets):
     dataset = as_dataset(source)
     classification = is_classifier(estimator)
     summary = Summary(dataset, classification)
-    state = prepare_targets(summary.target_probe(estimator.likelihood))
+    state = probed_targets(prepare_targets, summary.target_probe(estimator.likelihood),
+                           classification)
+    if classification and many_classes(len(summary.classes), summary.x.n):
+        warnings.warn(
+            f"fit(dataset): the stream's labels take {len(summary.classes)} classes for "
+            f"{summary.x.n} rows; is it an identifier or a measurement rather than labels? "
+            "For numbers to predict use BayesianRegressor", DataWarning, stacklevel=3)
     state.pop("y_model")
     x_mean, x_scale = summary.x.scaling()
     settings = settings_for(summary.x.n)
@@ -107,6 +117,17 @@ def fit_stream(estimator, source, y, settings_for, prepare_targets):
         state["y_ndim_"] = summary.y_ndim
     adopt(estimator, summary.example_shape, (x_mean, x_scale), state, method, history)
     return estimator
+
+
+def probed_targets(prepare_targets, probe, classification: bool) -> dict:
+    """The estimator's target state from `probe`, rows that stand for the data's targets. A
+    classifier's probe holds each class once: the warnings of many classes for the rows
+    are about the data's rows, not the probe's."""
+    with warnings.catch_warnings():
+        if classification:
+            warnings.simplefilter("ignore", DataWarning)
+            warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
+        return prepare_targets(probe)
 
 
 def _standardiser(x_mean, x_scale, state):
@@ -167,7 +188,8 @@ def partial_fit(estimator, X, y, classes, n_train, settings_for, prepare_targets
     if first:
         if is_classifier(estimator) and classes is None:
             raise ValueError("The first call to partial_fit needs classes= (all class labels)")
-        state = prepare_targets(np.asarray(classes) if is_classifier(estimator) else y)
+        state = probed_targets(prepare_targets, np.asarray(classes) if is_classifier(
+            estimator) else y, is_classifier(estimator))
         state.pop("y_model")
         method = inference_lib.get(estimator.inference, estimator.inference_options)
         if not hasattr(method, "partial_fit"):

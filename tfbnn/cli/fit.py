@@ -3,7 +3,10 @@
 `fit` reads the training table, infers the task unless told, trains an
 estimator (optionally holding out rows to calibrate it on) and saves it as a
 model folder (`tfbnn.model_folder`) with a printed summary; for MCMC samplers
-the summary carries the convergence diagnostics instead of epochs.
+the summary carries the convergence diagnostics instead of epochs. With
+`--chunk-rows` the file is read in parts (`tfbnn.data.chunked`): the columns are
+settled over the whole file in two passes, the standardisation in a third, then
+training reads it once per epoch, so memory does not grow with the file.
 `calibrate` fits a new calibrator to a saved model.
 
 The library (and with it TensorFlow) is imported inside the functions that run
@@ -114,6 +117,14 @@ def add_fit_parser(subparsers) -> None:
     train.add_argument("--seed", type=int, default=None, metavar="N",
                        help="seeds initialisation, data order and prediction draws")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--chunk-rows", type=positive_int, default=None, metavar="N",
+        help="read the file N rows at a time (three passes to settle the columns and the "
+             "standardisation, then one per epoch) and train on batches shuffled within "
+             "each part of N rows, so that memory does not grow with the file; not with "
+             "--validation-fraction, "
+             "--patience, --calibrate, --checkpoint-every or --inference hmc (default: the "
+             "whole file at once)")
     train.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
                        help="save training every N epochs to MODEL_DIR.checkpoint, so that a "
                             "killed fit can be continued with --resume (vi, mc_dropout, "
@@ -122,6 +133,11 @@ def add_fit_parser(subparsers) -> None:
     train.add_argument("--resume", action="store_true",
                        help="continue the fit saved by --checkpoint-every (run the same "
                             "command again with --resume)")
+    _add_fit_calibration(p)
+
+
+def _add_fit_calibration(p) -> None:
+    """`tfbnn fit`'s calibration options."""
     calibration = p.add_argument_group(
         "calibration", "Recalibrate the uncertainty on rows that training does not see "
                        "(see 'tfbnn calibrate --help').")
@@ -174,30 +190,25 @@ def run_fit(args) -> int:
     """Trains on `args.data` and saves the model with its `cli.json` to `args.out`."""
     from tfbnn.estimators import BayesianClassifier, BayesianRegressor, calibration_method
     from tfbnn.inference import diagnostics as mcmc_diagnostics
-    from tfbnn.model_folder import model_meta, naming_file, read_labelled, save_model
+    from tfbnn.model_folder import model_meta, read_labelled, save_model
     from tfbnn.report import format_table
 
     calibrating = _check_fit_options(args)
     checkpoint_dir = _checkpoint_dir(args)
-    with naming_file(args.data):
-        table = tabular.read_table(args.data, target=args.target, task=args.task,
-                                   impute=args.impute, **read_options(args))
+    training = TrainingFile(args)
+    table = training.table
     if args.task is None:
         print(f"Task: {table.task} (inferred from target column {table.target_name!r}; "
               "set --task to override)")
         _check_likelihood(args.likelihood, table.task)
         _check_calibration_method(args.calibration_method, table.task, "--calibration-method")
-    X, encoder = tabular.prepare_features(table.X, impute=table.impute)
-    y = table.y.to_numpy()
-    meta = model_meta(table, encoder, args.header, args.sep)
-    fit_rows = np.arange(len(y))
+    meta = model_meta(table, training.encoder, args.header, args.sep)
     if args.calibration_data is not None:
         # Read before training, so that a bad file fails fast.
         X_cal, y_cal = read_labelled(args.calibration_data, meta, target=table.target_name,
                                       **read_options(args))
     elif args.calibrate is not None:
-        fit_rows, cal_rows = _calibration_split(len(y), args.calibrate, args.seed)
-        X_cal, y_cal = X[cal_rows], y[cal_rows]
+        X_cal, y_cal = training.hold_out(args.calibrate, args.seed)
     cls = BayesianClassifier if table.task == Task.CLASSIFICATION else BayesianRegressor
     estimator = cls(
         hidden_units=args.hidden_units, activation=args.activation, inference=args.inference,
@@ -209,13 +220,13 @@ def run_fit(args) -> int:
     with warnings.catch_warnings():
         # The summary below says whether MCMC chains mixed, and why not.
         warnings.simplefilter("ignore", mcmc_diagnostics.ConvergenceWarning)
-        estimator.fit(X[fit_rows], y[fit_rows], checkpoint_dir=checkpoint_dir,
-                      checkpoint_every=args.checkpoint_every or 1)
+        training.fit(estimator, checkpoint_dir=checkpoint_dir,
+                     checkpoint_every=args.checkpoint_every or 1)
     seconds = time.perf_counter() - start
     if calibrating:
         estimator.calibrate(X_cal, y_cal, method=args.calibration_method)
     save_model(estimator, args.out, meta=meta)
-    summary = _fit_summary(estimator, table, X[fit_rows], seconds, args.out)
+    summary = _fit_summary(estimator, table, training.shape, seconds, args.out)
     if calibrating:
         summary.insert(-1, ("calibration", f"{calibration_method(estimator.calibrator_)} on "
                                            f"{len(y_cal)} held-out rows"))
@@ -223,11 +234,61 @@ def run_fit(args) -> int:
     return 0
 
 
+class TrainingFile:
+    """The training file of `tfbnn fit`, read at once, or in parts with `--chunk-rows`
+    (`tfbnn.data.chunked`): its `table` (no rows when read in parts), the `encoder`
+    state and the `shape` `(rows, encoded features)` of what is trained on."""
+
+    def __init__(self, args):
+        from tfbnn.model_folder import naming_file
+
+        options = {"target": args.target, "task": args.task, "impute": args.impute,
+                   **read_options(args)}
+        with naming_file(args.data):
+            if args.chunk_rows is not None:
+                from tfbnn.data.chunked import scan_table
+
+                self.scan = scan_table(args.data, chunk_rows=args.chunk_rows, **options)
+                self.table, self.encoder = self.scan.table(), self.scan.encoder
+                self.shape = (self.scan.n_rows, len(self.encoder["output_names"]))
+                self.batches = self.scan.batches(args.batch_size, args.seed)
+                return
+            self.scan, self.table = None, tabular.read_table(args.data, **options)
+        self.X, self.encoder = tabular.prepare_features(self.table.X, impute=self.table.impute)
+        self.y = self.table.y.to_numpy()
+        self.fit_rows = np.arange(len(self.y))
+        self.shape = self.X.shape
+
+    def hold_out(self, fraction: float, seed) -> tuple[np.ndarray, np.ndarray]:
+        """`(X, y)` of `fraction` of the rows at random, which `fit` then leaves out."""
+        self.fit_rows, cal_rows = _calibration_split(len(self.y), fraction, seed)
+        self.shape = (len(self.fit_rows), self.X.shape[1])
+        return self.X[cal_rows], self.y[cal_rows]
+
+    def fit(self, estimator, **checkpoints) -> None:
+        """`estimator.fit` on the training rows: arrays, or the file's batches."""
+        if self.scan is None:
+            estimator.fit(self.X[self.fit_rows], self.y[self.fit_rows], **checkpoints)
+            return
+        from tfbnn.data.cells import DataWarning
+        from tfbnn.targets import class_labels
+
+        with warnings.catch_warnings():
+            # The scan has warned about the file's target, with its own rows and name.
+            warnings.simplefilter("ignore", DataWarning)
+            estimator.fit(self.batches)
+        if self.scan.classes is not None:
+            # The batches carry class indices; the labels are the file's.
+            estimator.classes_ = class_labels(self.scan.classes, "tfbnn fit")[0]
+
+
 def _check_fit_options(args) -> bool:
     """Refuses options that cannot work together, and an `--out` that cannot take the
     model, before the data is read; returns whether the model will be calibrated."""
     from tfbnn import inference
 
+    if args.chunk_rows is not None:
+        _check_chunked(args)
     if args.patience is not None and not args.validation_fraction:
         raise UsageError("--patience (early stopping) needs --validation-fraction > 0")
     if args.task is not None:
@@ -243,6 +304,25 @@ def _check_fit_options(args) -> bool:
         raise UsageError(f"--inference-options: {err}") from None
     check_out_folder(args.out, overwrite=args.overwrite)
     return calibrating
+
+
+def _check_chunked(args) -> None:
+    """Refuses what training on a file read in parts (`--chunk-rows`) cannot do."""
+    refused = [("--validation-fraction", bool(args.validation_fraction)),
+               ("--patience", args.patience is not None),
+               ("--calibrate", args.calibrate is not None),
+               ("--checkpoint-every", args.checkpoint_every is not None)]
+    for option, given in refused:
+        if given:
+            raise UsageError(
+                f"--chunk-rows trains on the file's rows as they are read and cannot hold "
+                f"rows out, so {option} does not apply; hold out rows in a file of their "
+                "own (--calibration-data CAL.csv, 'tfbnn evaluate'), or leave out "
+                "--chunk-rows")
+    if args.inference == "hmc":
+        raise UsageError("--inference hmc uses every row at every step and cannot train on "
+                         "a file read in parts; with --chunk-rows use sgmcmc (minibatch "
+                         "sampling), vi, mc_dropout, laplace or swag")
 
 
 def _checkpoint_dir(args) -> Path | None:
@@ -310,11 +390,11 @@ def run_calibrate(args) -> int:
     return 0
 
 
-def _fit_summary(estimator, table: tabular.Table, X: np.ndarray, seconds: float, out: Path):
+def _fit_summary(estimator, table: tabular.Table, shape: tuple, seconds: float, out: Path):
     history = estimator.history_
     n_columns = table.X.shape[1]
-    encoded = "" if X.shape[1] == n_columns else f" ({X.shape[1]} after one-hot encoding)"
-    rows = [("rows", len(X)), ("features", f"{n_columns}{encoded}"),
+    encoded = "" if shape[1] == n_columns else f" ({shape[1]} after one-hot encoding)"
+    rows = [("rows", shape[0]), ("features", f"{n_columns}{encoded}"),
             ("target", table.target_name), ("task", table.task)]
     if table.task == Task.CLASSIFICATION:
         rows.append(("classes", ", ".join(map(str, estimator.classes_))))

@@ -65,10 +65,16 @@ def raise_at_first(
     if not bad.any():
         return
     position = int(np.argmax(bad))
-    raise ValueError(
-        f"{context}: {problem} in column {column.name!r} at {data_row(column, position)} "
-        f"({int(bad.sum())} row(s) affected){hint}"
-    )
+    raise cell_error(context, problem, column.name, data_row(column, position),
+                     int(bad.sum()), hint)
+
+
+def cell_error(context: str, problem: str, name, row: str, count: int,
+               hint: str = "") -> ValueError:
+    """The error of `raise_at_first`: `problem` in column `name` first at `row`
+    (`"data row 3"`), `count` rows affected."""
+    return ValueError(f"{context}: {problem} in column {name!r} at {row} ({count} row(s) "
+                      f"affected){hint}")
 
 
 def not_numbers(column: pd.Series) -> np.ndarray:
@@ -90,20 +96,34 @@ def _number_or_text(value):
 
 
 def mostly_numbers(column: pd.Series, bad: np.ndarray) -> bool:
-    """Whether a text column whose non-numeric cells are `bad` is numbers with stray cells.
+    """Whether a text column whose non-numeric cells are `bad` is numbers with stray cells
+    (see `mostly_numbers_counted`)."""
+    present = column.notna().to_numpy()
+    n_present, n_numbers = int(present.sum()), int((present & ~bad).sum())
+
+    def n_distinct():
+        return len(np.unique(number_values(column, present & ~bad)))
+
+    return bool(bad.any()) and mostly_numbers_counted(n_present, n_numbers, n_distinct)
+
+
+def mostly_numbers_counted(n_present: int, n_numbers: int, n_distinct) -> bool:
+    """Whether a text column of `n_present` non-missing cells, `n_numbers` of them
+    numbers (and at least one not), is numbers with stray cells.
 
     The rule: at least `MOSTLY_NUMERIC` (90%) of its non-missing cells are
     numbers, or over half are and they take more than `MANY_NUMBERS` (10)
-    distinct values.
+    distinct values. `n_distinct()` counts those values (called only when needed).
     """
-    present = column.notna().to_numpy()
-    n_present, n_numbers = int(present.sum()), int((present & ~bad).sum())
-    if not bad.any() or 2 * n_numbers <= n_present:
+    if 2 * n_numbers <= n_present:
         return False
-    if n_numbers >= MOSTLY_NUMERIC * n_present:
-        return True
-    numbers = pd.to_numeric(column[present & ~bad].astype(object).map(_number_or_text))
-    return numbers.nunique() > MANY_NUMBERS
+    return n_numbers >= MOSTLY_NUMERIC * n_present or n_distinct() > MANY_NUMBERS
+
+
+def number_values(column: pd.Series, numbers: np.ndarray) -> np.ndarray:
+    """The cells of `column` where `numbers` holds, read as float64 numbers."""
+    return pd.to_numeric(column[numbers].astype(object).map(_number_or_text)).to_numpy(
+        np.float64)
 
 
 def check_numbers_in_text(frame: pd.DataFrame, context: str, na_values=None) -> None:
@@ -118,19 +138,31 @@ def check_numbers_in_text(frame: pd.DataFrame, context: str, na_values=None) -> 
         bad = not_numbers(column)
         if not mostly_numbers(column, bad):
             continue
-        raise ValueError(
-            f"{context}: column {column.name!r} holds numbers except in {int(bad.sum())} "
-            f"of {int(column.notna().sum())} cell(s): {cells_named(column, bad)}; if these "
-            f"mark missing values, add them to na_values{_markers(na_values)}, else correct "
-            "them"
-        )
+        raise numbers_in_text_error(context, column.name, int(bad.sum()),
+                                    int(column.notna().sum()), cells_named(column, bad),
+                                    na_values)
+
+
+def numbers_in_text_error(context: str, name, n_bad: int, n_present: int, named: str,
+                          na_values) -> ValueError:
+    """`check_numbers_in_text`'s error for column `name`, its other cells `named`."""
+    return ValueError(
+        f"{context}: column {name!r} holds numbers except in {n_bad} of {n_present} "
+        f"cell(s): {named}; if these mark missing values, add them to "
+        f"na_values{_markers(na_values)}, else correct them")
 
 
 def cells_named(column: pd.Series, bad: np.ndarray) -> str:
     """The first `SHOWN_CELLS` cells where `bad` holds, as `data row 3 '?'`, and how many more."""
     positions = np.flatnonzero(bad)
-    named = [f"{data_row(column, int(i))} {column.iloc[int(i)]!r}" for i in positions[:SHOWN_CELLS]]
-    more = len(positions) - SHOWN_CELLS
+    return list_cells([data_row(column, int(i)) for i in positions[:SHOWN_CELLS]],
+                      [column.iloc[int(i)] for i in positions[:SHOWN_CELLS]], len(positions))
+
+
+def list_cells(rows: list[str], values: list, total: int) -> str:
+    """`data row 3 '?', data row 7 'x' and 4 more`: the cells at `rows` of `total`."""
+    named = [f"{row} {value!r}" for row, value in zip(rows, values, strict=True)]
+    more = total - len(named)
     return ", ".join(named) + (f" and {more} more" if more > 0 else "")
 
 

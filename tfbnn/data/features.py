@@ -96,6 +96,11 @@ def _fit_state(X: pd.DataFrame, impute) -> dict:
     check_numbers_in_text(X, context="features")
     check_values(X, context="features", allow_missing=impute is not None)
     columns = [_fit_column(X[name], impute) for name in X.columns]
+    return encoder_state(columns, impute)
+
+
+def encoder_state(columns: list[dict], impute) -> dict:
+    """The state `prepare_features` returns, from each column's `column_spec`."""
     output_names = [
         name
         for spec in columns
@@ -115,22 +120,30 @@ def _fit_state(X: pd.DataFrame, impute) -> dict:
 
 def _fit_column(column: pd.Series, impute) -> dict:
     present = column.dropna()
-    if impute is not None and present.empty:
-        raise ValueError(f"Column {column.name!r} has no values to impute from")
     if is_categorical(column):
-        labels = present.astype(str)
+        labels = present.astype(str).value_counts()
+        return column_spec(column.name, impute, label_counts=dict(labels.items()))
+    mean = float(present.astype(np.float64).mean()) if len(present) else None
+    return column_spec(column.name, impute, mean=mean)
+
+
+def column_spec(name, impute, *, label_counts: dict | None = None, mean=None) -> dict:
+    """How one column is encoded: one-hot over the labels of `label_counts` (label: rows),
+    or numeric with the `mean` of its values (None when it has none); with `impute`,
+    filled with the most frequent label or the mean."""
+    present = bool(label_counts) if label_counts is not None else mean is not None
+    if impute is not None and not present:
+        raise ValueError(f"Column {name!r} has no values to impute from")
+    if label_counts is not None:
+        top = max(label_counts.values(), default=0)
         return {
-            "name": str(column.name),
+            "name": str(name),
             "kind": "categorical",
-            "categories": sorted(labels.unique().tolist()),
-            # mode() sorts its result, so ties resolve the same way every time.
-            "fill": str(labels.mode().iloc[0]) if impute else None,
+            "categories": sorted(label_counts),
+            # The smallest of the most frequent labels, so ties resolve the same way.
+            "fill": min(k for k, n in label_counts.items() if n == top) if impute else None,
         }
-    return {
-        "name": str(column.name),
-        "kind": "numeric",
-        "fill": float(present.astype(np.float64).mean()) if impute else None,
-    }
+    return {"name": str(name), "kind": "numeric", "fill": mean if impute else None}
 
 
 def _encode_column(X: pd.DataFrame, spec: dict) -> np.ndarray:

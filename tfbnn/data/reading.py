@@ -110,6 +110,7 @@ def read_frames(
     na_values=DEFAULT_NA_VALUES,
     encoding: str = DEFAULT_ENCODING,
     chunk_rows: int | None = None,
+    dtype: dict | None = None,
 ):
     """`read_frame` in parts of at most `chunk_rows` rows (None: the whole file as one
     part), for files too big to hold at once.
@@ -118,7 +119,8 @@ def read_frames(
     the file's row numbering in their index (the second part of 1000 rows starts
     at 1000). Column types are inferred for each part on its own, so a column
     that looks numeric in one part and not in another is read differently in
-    each (the encoder refuses what it cannot encode).
+    each (the encoder refuses what it cannot encode), unless `dtype` (column name:
+    type, as pandas takes it, e.g. `str` to keep a column's text) fixes it.
 
     Yields:
         DataFrames, in file order, their column names as strings.
@@ -133,12 +135,14 @@ def read_frames(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such file: {path}")
+    if dtype and not header:  # without a header pandas names the columns by position
+        dtype = {int(name): kind for name, kind in dtype.items()}
     rows = 0
     with _reading_errors(path, sep, encoding):
         parts = pd.read_csv(
             path, sep=sep, header=0 if header else None, skipinitialspace=True,
             na_values=[*markers, ""], keep_default_na=False, encoding=encoding,
-            low_memory=False, chunksize=chunk_rows)
+            low_memory=False, chunksize=chunk_rows, dtype=dtype or None)
         with contextlib.nullcontext([parts]) if chunk_rows is None else parts as frames:
             for frame in frames:
                 rows += len(frame)

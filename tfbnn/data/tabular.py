@@ -48,6 +48,9 @@ __all__ = [
     "read_table",
 ]
 
+TARGET_HINT = "; rows without a target cannot be used"
+"""How an error about a missing target ends."""
+
 MAX_CLASSES = 10
 """An integer-valued target with more distinct values than this is regression."""
 
@@ -153,7 +156,7 @@ def read_table(
     if task is not None:
         check_option("task", task, [t.value for t in Task])
     check_option("impute", impute, IMPUTE_OPTIONS)
-    read_options = _read_options(header, sep, na_values, encoding)
+    read_options = csv_options(header, sep, na_values, encoding)
     path = Path(path)
     frame = read_frame(path, **read_options)
     return _split_table(frame, path, target, task, impute, read_options, fitting)
@@ -182,13 +185,13 @@ def read_tables(
     """
     check_option("task", task, [t.value for t in Task])
     check_option("impute", impute, IMPUTE_OPTIONS)
-    read_options = _read_options(header, sep, na_values, encoding)
+    read_options = csv_options(header, sep, na_values, encoding)
     path = Path(path)
     for frame in read_frames(path, **read_options, chunk_rows=chunk_rows):
         yield _split_table(frame, path, target, task, impute, read_options, fitting=False)
 
 
-def _read_options(header, sep, na_values, encoding) -> dict:
+def csv_options(header, sep, na_values, encoding) -> dict:
     return {"header": header, "sep": sep, "na_values": list(check_na_values(na_values)),
             "encoding": encoding}
 
@@ -199,7 +202,7 @@ def _split_table(frame, path: Path, target, task, impute, read_options: dict,
     read_options = {**read_options, "header": bool(read_options["header"])}  # for JSON
     sep, encoding = read_options["sep"], read_options["encoding"]
     hint = separator_hint(path, sep, encoding) if frame.shape[1] == 1 else ""
-    target_name = _resolve_target(frame, target, path, hint)
+    target_name = resolve_target(frame, target, path, hint)
     X = frame.drop(columns=target_name)
     if X.shape[1] == 0:
         raise ValueError(
@@ -207,7 +210,7 @@ def _split_table(frame, path: Path, target, task, impute, read_options: dict,
     y = frame[target_name]
     if task != Task.CLASSIFICATION.value:
         check_numbers_in_text(y.to_frame(), str(path), read_options["na_values"])
-    check_values(y.to_frame(), context=str(path), hint="; rows without a target cannot be used")
+    check_values(y.to_frame(), context=str(path), hint=TARGET_HINT)
     if fitting:
         check_numbers_in_text(X, str(path), read_options["na_values"])
         check_learnable(y, str(path))
@@ -216,7 +219,7 @@ def _split_table(frame, path: Path, target, task, impute, read_options: dict,
     if task == Task.REGRESSION.value:
         y = _regression_target(y, path)
     elif fitting:
-        _warn_of_many_classes(y, path)
+        warn_of_many_classes(y.nunique(), len(y), y.name, path, is_categorical(y))
     return Table(X=X, y=y, target_name=target_name, task=task, impute=impute,
                  read_options=read_options)
 
@@ -240,16 +243,22 @@ def infer_task(y: pd.Series) -> str:
     if is_categorical(y):
         return Task.CLASSIFICATION.value
     values = y.to_numpy(dtype=np.float64)
-    n_distinct = len(np.unique(values))
+    return counted_task(len(np.unique(values)), len(values),
+                        bool(np.all(values == np.round(values))))
+
+
+def counted_task(n_distinct: int, n_rows: int, integers: bool) -> str:
+    """`infer_task`'s rule for a numeric target of `n_rows` values, `n_distinct` distinct,
+    all integers or not."""
     few_values = n_distinct == 2 or (
-        n_distinct <= MAX_CLASSES and len(values) >= MIN_ROWS_PER_CLASS * n_distinct
+        n_distinct <= MAX_CLASSES and n_rows >= MIN_ROWS_PER_CLASS * n_distinct
     )
-    if few_values and np.all(values == np.round(values)):
+    if few_values and integers:
         return Task.CLASSIFICATION.value
     return Task.REGRESSION.value
 
 
-def _resolve_target(frame: pd.DataFrame, target, path: Path, hint: str) -> str:
+def resolve_target(frame: pd.DataFrame, target, path: Path, hint: str) -> str:
     """Returns the name of the target column given as a name or a position.
 
     `hint` ends the errors (a file read as one column may need another `sep`).
@@ -274,12 +283,15 @@ def _resolve_target(frame: pd.DataFrame, target, path: Path, hint: str) -> str:
 
 def _regression_target(y: pd.Series, path: Path) -> pd.Series:
     if is_categorical(y):
-        example = y.iloc[0]
-        raise ValueError(
-            f"Target {y.name!r} in {path} is not numeric (e.g. {example!r}), so it cannot "
-            "be used with task='regression'; use task='classification'"
-        )
+        raise not_numeric_target_error(y.name, path, y.iloc[0])
     return y.astype(np.float64)
+
+
+def not_numeric_target_error(name, path, example) -> ValueError:
+    """The error for a regression target `name` holding text such as `example`."""
+    return ValueError(
+        f"Target {name!r} in {path} is not numeric (e.g. {example!r}), so it cannot "
+        "be used with task='regression'; use task='classification'")
 
 
 
@@ -290,10 +302,15 @@ def check_learnable(y: pd.Series, context: str) -> None:
     `context` (a file's path, a method's name) starts the message."""
     values = y.unique()
     if len(values) == 1:
-        value = values[0].item() if isinstance(values[0], np.generic) else values[0]
-        raise ValueError(
-            f"{context}: target column {y.name!r} holds the same value ({value!r}) in all "
-            f"{len(y)} rows, so there is nothing to learn; is it the right column?")
+        raise one_value_error(context, y.name, values[0], len(y))
+
+
+def one_value_error(context: str, name, value, n_rows: int) -> ValueError:
+    """`check_learnable`'s error: target `name` holds `value` in all `n_rows` rows."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return ValueError(
+        f"{context}: target column {name!r} holds the same value ({value!r}) in all "
+        f"{n_rows} rows, so there is nothing to learn; is it the right column?")
 
 
 def many_classes(n_classes: int, n_rows: int) -> bool:
@@ -304,14 +321,14 @@ def many_classes(n_classes: int, n_rows: int) -> bool:
         n_classes > 2 and n_rows < FEW_ROWS_PER_CLASS * n_classes)
 
 
-def _warn_of_many_classes(y: pd.Series, path: Path) -> None:
-    """Warns of a classification target that looks like an identifier or a measurement."""
-    n_classes, n_rows = y.nunique(), len(y)
+def warn_of_many_classes(n_classes: int, n_rows: int, name, path, text: bool) -> None:
+    """Warns of a classification target `name` (of `text` labels or numbers) that looks like
+    an identifier or a measurement."""
     if not many_classes(n_classes, n_rows):
         return
-    advice = ("if it holds numbers to predict, use task='regression'" if not is_categorical(y)
+    advice = ("if it holds numbers to predict, use task='regression'" if not text
               else "is it an identifier or free text rather than labels?")
     warnings.warn(
-        f"{path}: classification target {y.name!r} has {n_classes} classes for {n_rows} "
+        f"{path}: classification target {name!r} has {n_classes} classes for {n_rows} "
         f"rows ({n_rows / n_classes:.1f} rows per class); {advice}", DataWarning,
         stacklevel=3)
