@@ -273,3 +273,18 @@ def test_classifier_partial_fit_needs_the_classes_first():
     assert model.classes_.tolist() == [0, 1] and model.predict(X).shape == (len(X),)
     with pytest.raises(ValueError, match="not in classes"):
         model.partial_fit(X[:4], np.full(4, 7))
+
+
+def test_partial_fit_keeps_the_frames_column_names():
+    import pandas as pd
+
+    from tfbnn import BayesianRegressor
+
+    X, y = _regression(n=64)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    model = BayesianRegressor(hidden_units=(4,), random_state=0, n_samples=5)
+    model.partial_fit(frame, y, n_train=64)
+    assert model.feature_names_in_.tolist() == list(frame.columns)
+    model.partial_fit(frame, y)
+    with pytest.warns(UserWarning, match="feature names"):
+        model.predict(X)  # fitted with names, given none: scikit-learn's warning

@@ -429,7 +429,7 @@ class DrawnParams:
         return f"DrawnParams(shape={self.shape}, grid_rows={self._grid})"
 
 
-#: `Inference.sample_params`'s `max_rows`: `drawn_params` draws blocks of
+#: The default `max_rows` of `Inference.sample_params`: `drawn_params` draws blocks of
 #: `SAMPLE_VALUES // S` inputs, as `sample_params` does on all inputs at once, so that
 #: both give the same draws.
 SAMPLE_VALUES = 200_000

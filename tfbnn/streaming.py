@@ -195,8 +195,10 @@ def partial_fit(estimator, X, y, classes, n_train, settings_for, prepare_targets
         if not hasattr(method, "partial_fit"):
             raise ValueError(f"inference={estimator.inference!r} has no partial_fit; use "
                              "inference='vi' or 'mc_dropout', or fit(dataset) to stream data")
+        # validate_data(reset=True) has just set (or removed) the feature names.
         adopt(estimator, X.shape[1:], Moments().add(X).scaling(), state, method,
-              {"nll": [], "kl": [], "loss": [], "val_nll": [], "stopped_epoch": None})
+              {"nll": [], "kl": [], "loss": [], "val_nll": [], "stopped_epoch": None},
+              feature_names=getattr(estimator, "feature_names_in_", None))
         estimator.n_train_, estimator.n_seen_ = n_train, 0
     elif not hasattr(estimator.inference_, "partial_fit"):
         raise ValueError(f"inference={estimator.inference!r} has no partial_fit")

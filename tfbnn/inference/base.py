@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbnn import likelihoods
+from tfbnn.predictive import SAMPLE_VALUES
 from tfbnn.registry import Registry
 
 INFERENCE = Registry("inference")
@@ -104,7 +105,8 @@ class Inference:
     def fit(self, x, y, likelihood, settings: FitSettings):
         raise NotImplementedError
 
-    def sample_params(self, x, n_samples: int, seed=None, max_rows: int = 200_000) -> tf.Tensor:
+    def sample_params(self, x, n_samples: int, seed=None,
+                      max_rows: int = SAMPLE_VALUES) -> tf.Tensor:
         """`(S, B, k)` parameters, computed in blocks of inputs to bound memory."""
         x = np.asarray(x, np.float32)
         block = max(1, max_rows // max(int(n_samples), 1))
