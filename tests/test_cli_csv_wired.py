@@ -61,3 +61,24 @@ def test_constant_target_evaluated(tmp_path, capsys):
     one.write_text("a,y\n1,2.5\n2,2.5\n")
     code, out, err = run(capsys, "evaluate", model, one, "--json")
     assert code == 0, err
+
+
+def test_categories_that_look_like_numbers_are_read_as_at_fitting(tmp_path, capsys):
+    codes = ["05", "07", "a1"]
+    path = tmp_path / "train.csv"
+    path.write_text("code,x,y\n" + "".join(
+        f"{codes[i % 3]},{i % 7},{(i % 3) + 0.1 * (i % 7)}\n" for i in range(60)))
+    model = tmp_path / "m"
+    assert run(capsys, "fit", path, "--target", "y", "--out", model, *TINY)[0] == 0
+    meta = json.loads((model / "cli.json").read_text())
+    assert meta["encoder"]["columns"][0]["categories"] == codes
+    # A file (and parts of one) holding only number-like codes.
+    new = tmp_path / "new.csv"
+    new.write_text("code,x\n05,1\n07,2\n05,4\n07,3\n")
+    whole = run(capsys, "predict", model, new)
+    parts = run(capsys, "predict", model, new, "--chunk-rows", "2")
+    for code, out, err in (whole, parts):
+        assert code == 0 and "not seen" not in err, err
+        assert len(pd.read_csv(io.StringIO(out))) == 4
+    code, _, err = run(capsys, "evaluate", model, path, "--chunk-rows", "3")
+    assert code == 0 and "not seen" not in err, err

@@ -153,9 +153,23 @@ def read_labelled_parts(path, meta: dict, *, target=None, chunk_rows: int | None
     with naming_file(path):
         tables = tabular.read_tables(path, target=target or meta["target"], task=meta["task"],
                                      impute=meta["encoder"].get("impute"),
-                                     chunk_rows=chunk_rows, **reading)
+                                     chunk_rows=chunk_rows, dtype=text_columns(meta),
+                                     **reading)
         for table in tables:
             yield model_features(table.X, meta, path, reading["header"]), table.y.to_numpy()
+
+
+def text_columns(meta: dict) -> dict:
+    """`read_frames`'s `dtype` that reads the model's categorical columns as text.
+
+    Read on its own, a file (or a part of one) whose categorical column happens to
+    hold only numbers would give labels such as "5" for "05" or "1.0" for "1", which
+    the fitted categories do not know. Columns of the labels "True"/"False" were
+    boolean at fitting and are left to pandas, which reads "true" as True.
+    """
+    return {spec["name"]: str for spec in meta["encoder"]["columns"]
+            if spec["kind"] == "categorical"
+            and not set(spec["categories"]) <= {"True", "False"}}
 
 
 def model_features(frame: pd.DataFrame, meta: dict, path, header: bool) -> np.ndarray:

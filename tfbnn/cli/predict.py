@@ -134,11 +134,12 @@ def _counted(parts, path):
 def _unlabelled_parts(path, meta, reading: dict, chunk_rows: int):
     """`(X, None)` for each part of an unlabelled (or labelled) file, read as `reading` says."""
     from tfbnn.data.reading import read_frames
-    from tfbnn.model_folder import model_features, naming_file  # TensorFlow
+    from tfbnn.model_folder import model_features, naming_file, text_columns  # TensorFlow
 
     with naming_file(path):
         # The file may lack the target, so it is read without naming one.
-        for frame in read_frames(path, **reading, chunk_rows=chunk_rows):
+        for frame in read_frames(path, **reading, chunk_rows=chunk_rows,
+                                 dtype=text_columns(meta)):
             yield model_features(frame, meta, path, reading["header"]), None
 
 

@@ -173,12 +173,13 @@ def read_tables(
     impute=None,
     na_values=DEFAULT_NA_VALUES,
     encoding: str = DEFAULT_ENCODING,
+    dtype: dict | None = None,
 ):
     """`read_table(..., fitting=False)` in parts of at most `chunk_rows` rows (None: the whole
     file as one part): the rows of a file too big to hold, for a fitted model.
 
-    Each part is read (see `read_frames`) and checked as `read_table` reads a
-    whole file. `task` must be given: it is not inferred from a part.
+    Each part is read (see `read_frames`, which takes `dtype`) and checked as
+    `read_table` reads a whole file. `task` must be given: it is not inferred from a part.
 
     Yields:
         A `Table` per part, in file order.
@@ -187,7 +188,7 @@ def read_tables(
     check_option("impute", impute, IMPUTE_OPTIONS)
     read_options = csv_options(header, sep, na_values, encoding)
     path = Path(path)
-    for frame in read_frames(path, **read_options, chunk_rows=chunk_rows):
+    for frame in read_frames(path, **read_options, chunk_rows=chunk_rows, dtype=dtype):
         yield _split_table(frame, path, target, task, impute, read_options, fitting=False)
 
 
