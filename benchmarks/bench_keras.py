@@ -9,13 +9,15 @@ Two comparisons in one run (time ratios are what to read: the machine is shared)
   `tfbnn.train`, and once more with the fastest settings fed by a repeated `tf.data`
   pipeline. Each is run `--repeats` times on fresh models. `tfbnn.train` reuses its
   compiled program across models, so its first run alone includes compiling; every
-  `model.fit` run traces (and with XLA compiles) its own train function.
+  `model.fit` run traces (and with XLA compiles) its own train function. Wall and
+  CPU seconds are shown: on a loaded machine the CPU seconds compare the work.
 * A small conv net on scikit-learn's digits (8x8 images): a Conv2D/pool/flatten trunk
   with a `DenseFlipout` head against the same net with `keras.layers.Dense`, both
   under `model.fit`: seconds per epoch after the first, and their ratio.
 
     .venv/bin/python benchmarks/bench_keras.py            # 400 epochs, as the README
     .venv/bin/python benchmarks/bench_keras.py --epochs 50 --repeats 2
+    .venv/bin/python benchmarks/bench_keras.py --only recipe --fastest-only
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def recipe_model(n_features, n_train, seed=0, plain=False):
 
 
 def time_fit(x, y, epochs, compile_kwargs, seed, dataset=False, plain=False):
-    """Seconds of one `model.fit` of a fresh model, and its last epoch's loss.
+    """Wall and CPU seconds of one `model.fit` of a fresh model, and its last loss.
 
     `dataset`: fed by `repeated_dataset` with `steps_per_epoch` (one pass per epoch;
     `steps_per_execution` is capped at the steps of an epoch, as Keras runs whole
@@ -86,22 +88,23 @@ def time_fit(x, y, epochs, compile_kwargs, seed, dataset=False, plain=False):
     if dataset and "steps_per_execution" in compile_kwargs:
         compile_kwargs = {**compile_kwargs, "steps_per_execution": steps}
     model.compile(keras.optimizers.Adam(LR), loss=loss, **compile_kwargs)
-    start = time.perf_counter()
+    start = time.perf_counter(), time.process_time()
     if dataset:
         history = model.fit(repeated_dataset(x, y, seed), epochs=epochs, verbose=0,
                             steps_per_epoch=steps)
     else:
         history = model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, shuffle=True)
-    return time.perf_counter() - start, history.history["loss"][-1]
+    return (time.perf_counter() - start[0], time.process_time() - start[1],
+            history.history["loss"][-1])
 
 
 def time_train(x, y, epochs, seed):
     model = recipe_model(x.shape[1], len(x), seed)
     likelihood = likelihoods.Gaussian(trainable=True)
-    start = time.perf_counter()
+    start = time.perf_counter(), time.process_time()
     history = tfbnn.train(model, likelihood, x, y, epochs=epochs, batch_size=BATCH,
                           learning_rate=LR, seed=seed, verbose=0)
-    return time.perf_counter() - start, history.loss[-1]
+    return time.perf_counter() - start[0], time.process_time() - start[1], history.loss[-1]
 
 
 def recipe(args):
@@ -109,25 +112,39 @@ def recipe(args):
     print(f"boston split 0: {len(x)} rows, {args.epochs} epochs, batch {BATCH}, "
           f"{args.repeats} runs each (the first includes compiling)")
     runs = {"tfbnn.train": [time_train(x, y, args.epochs, seed) for seed in range(args.repeats)]}
-    for name, kwargs in FIT_SETTINGS.items():
+    settings = {} if args.fastest_only else FIT_SETTINGS
+    for name, kwargs in settings.items():
         runs[name] = [time_fit(x, y, args.epochs, kwargs, seed) for seed in range(args.repeats)]
     fastest = FIT_SETTINGS["fit jit spe=32"]
-    runs["... + tf.data"] = [time_fit(x, y, args.epochs, fastest, seed, dataset=True)
-                             for seed in range(args.repeats)]
+    runs["fit jit spe tf.data"] = [time_fit(x, y, args.epochs, fastest, seed, dataset=True)
+                                   for seed in range(args.repeats)]
     # The same fit with plain Dense layers: what Keras' loop costs without tfbnn.
     runs["Dense: fit jit spe"] = [time_fit(x, y, args.epochs, fastest, seed, plain=True)
                                   for seed in range(args.repeats)]
-    train_seconds = [s for s, _ in runs["tfbnn.train"]]
-    cold, warm_train = train_seconds[0], np.median(train_seconds[1:] or train_seconds)
-    print(f"{'':>18} | {'first s':>8} {'warm s':>8} | {'x train':>8} {'x cold':>7} | "
-          f"{'final loss':>10}")
+    print_recipe_table(runs)
+
+
+def print_recipe_table(runs) -> None:
+    """Seconds of each row's first and later runs, and ratios to `tfbnn.train`'s."""
+    first_train, warm_train = first_and_warm(runs["tfbnn.train"])
+    print(f"{'':>19} | {'first s':>7} {'cpu s':>6} {'warm s':>7} {'cpu s':>6} | "
+          f"{'first x':>7} {'cpu x':>6} {'warm x':>7} {'cpu x':>6} | {'loss':>6}")
     for name, results in runs.items():
-        seconds = [s for s, _ in results]
-        warm = np.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
-        print(f"{name:>18} | {seconds[0]:8.2f} {warm:8.2f} | {warm / warm_train:8.2f} "
-              f"{warm / cold:7.2f} | {np.mean([loss for _, loss in results]):10.3f}")
-    print("x train: warm seconds over tfbnn.train's warm run (its compiled program cached); "
-          "x cold: over its first run (compiling included), as model.fit compiles every time")
+        first, warm = first_and_warm(results)
+        ratios = [first[0] / first_train[0], first[1] / first_train[1],
+                  warm[0] / warm_train[0], warm[1] / warm_train[1]]
+        print(f"{name:>19} | {first[0]:7.2f} {first[1]:6.2f} {warm[0]:7.2f} {warm[1]:6.2f} | "
+              + " ".join(f"{r:{w}.2f}" for r, w in zip(ratios, (7, 6, 7, 6)))
+              + f" | {np.mean([r[2] for r in results]):6.3f}")
+    print("first: the first run of the process (tfbnn.train's includes compiling its cached "
+          "program; every model.fit traces and compiles its own); warm: median of the later "
+          "runs; x: over tfbnn.train's; cpu: the process's CPU seconds (all threads)")
+
+
+def first_and_warm(results):
+    """`(wall, cpu)` of the first run and the medians of the later ones."""
+    later = results[1:] or results
+    return results[0][:2], tuple(np.median([r[i] for r in later]) for i in (0, 1))
 
 
 def digits():
@@ -191,6 +208,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="runs per setting")
     parser.add_argument("--data-dir", default=None, help="UCI data folder")
     parser.add_argument("--only", choices=["recipe", "conv"], default=None)
+    parser.add_argument("--fastest-only", action="store_true",
+                        help="time the recipe's model.fit only with its fastest settings "
+                             "(tf.data, jit, steps_per_execution), not under each setting")
     args = parser.parse_args(argv)
     if args.only != "conv":
         recipe(args)

@@ -392,6 +392,27 @@ def test_weight_samples_validates_and_nests():
     assert current_weight_samples() is None
 
 
+
+def test_layer_noise_is_normal_and_rademacher_as_compiled_code_draws_it():
+    # The training calls cut their normals and signs from one uniform draw
+    # (`random_symmetric`); under XLA as eagerly it must stay on the odd lattice in
+    # (-1, 1), give standard normals through `normal_from` and fair signs.
+    from tfbnn.layers.sampling import normal_from, rademacher, random_symmetric
+
+    generator = keras.random.SeedGenerator(5)
+    draw = tf.function(lambda: random_symmetric([200_000], generator), jit_compile=True)
+    symmetric = np.asarray(draw(), np.float64)
+    lattice = (symmetric + 1) * 2.0**23
+    np.testing.assert_array_equal(lattice, np.round(lattice))
+    assert np.all(lattice % 2 == 1) and np.all(np.abs(symmetric) < 1)
+    normals = np.asarray(normal_from(tf.constant(symmetric, tf.float32)), np.float64)
+    assert stats.kstest(normals, "norm").pvalue > 1e-3
+    assert abs(stats.kurtosis(normals)) < 0.05 and np.abs(normals).max() < 5.4
+    signs = np.asarray(rademacher(tf.constant(symmetric, tf.float32)))
+    assert set(np.unique(signs)) == {-1.0, 1.0}
+    assert abs(signs.mean()) < 4 / math.sqrt(len(signs))
+    assert not np.array_equal(np.asarray(draw()), symmetric.astype(np.float32))
+
 # -- constructor validation ----------------------------------------------------------------
 
 

@@ -38,7 +38,9 @@ from tfbnn.layers.posterior import VariationalLayer
 from tfbnn.layers.sampling import (
     current_weight_samples,
     merge_samples,
-    random_normal,
+    normal_from,
+    rademacher,
+    random_symmetric,
     split_samples,
 )
 from tfbnn.validation import check_int, check_option
@@ -194,7 +196,8 @@ class ConvVariational(VariationalLayer):
     # -- forward pass -----------------------------------------------------------------
 
     def row_noise_widths(self, n_in: int) -> list[int]:
-        """Widths of the per-example standard-normal noise `_apply_kernel` consumes."""
+        """Widths of the per-example noise `_apply_kernel` consumes (uniform on (-1, 1),
+        see `tfbnn.layers.sampling.random_symmetric`)."""
         raise NotImplementedError
 
     def call(self, inputs):
@@ -219,20 +222,20 @@ class ConvVariational(VariationalLayer):
         kernel_shape = self.kernel_loc.shape
         n_kernel = math.prod(kernel_shape)
         widths = self.row_noise_widths(kernel_shape[-2])
-        # One float32 random draw per call, cut into every noise tensor the layer
-        # needs (as the dense layers do): each random op costs more than its arithmetic.
-        n_weight, width = n_kernel + self.filters * self.use_bias, sum(widths)
+        # One uniform draw per call feeds the kernel's normals and every per-example
+        # noise (as the dense layers do): each random op costs more than its arithmetic.
+        width = sum(widths)
         batch = tf.shape(x)[:1]
-        flat = random_normal(n_weight + batch * width if width else [n_weight],
-                             self.seed_generator)
-        weight_noise, row_noise = tf.split(flat, [n_weight, -1]) if width else (flat, None)
+        flat = random_symmetric(n_kernel + batch * width if width else [n_kernel],
+                                self.seed_generator)
+        kernel_noise, row_noise = tf.split(flat, [n_kernel, -1]) if width else (flat, None)
         row_noises = tf.split(tf.reshape(row_noise, [-1, width]), widths, axis=1) if width else []
         outputs, kernel_sample = self._apply_kernel(
-            x, kernel, tf.reshape(weight_noise[:n_kernel], kernel_shape), row_noises)
+            x, kernel, tf.reshape(normal_from(kernel_noise), kernel_shape), row_noises)
         kl = self.weight_kl("kernel", kernel, kernel_sample)
         if self.use_bias:
             bias = self.posterior_params("bias")
-            bias_sample = bias[0] + bias[1] * weight_noise[n_kernel:]
+            bias_sample = self.sample_posterior(bias)  # see `normal_from`: not cut from `flat`
             outputs = self._add_bias(outputs, bias_sample)
             kl = kl + self.weight_kl("bias", bias, bias_sample)
         self.add_kl_loss(kl, batch[0])
@@ -241,9 +244,9 @@ class ConvVariational(VariationalLayer):
     def _apply_kernel(self, inputs, kernel, kernel_noise, row_noises):
         """Returns `(inputs convolved with the sampled kernel, the float32 kernel sample)`.
 
-        `inputs` are channels last; `kernel` is the float32 `(loc, scale)` pair, `kernel_noise` float32 standard
-        normals of the kernel's shape, `row_noises` `(B, width)` ones per
-        `row_noise_widths`.
+        `inputs` are channels last; `kernel` is the float32 `(loc, scale)` pair,
+        `kernel_noise` float32 standard normals of the kernel's shape, `row_noises`
+        `(B, width)` float32 noise uniform on (-1, 1), per `row_noise_widths`.
         """
         raise NotImplementedError
 
@@ -305,8 +308,7 @@ class ConvFlipout(ConvVariational):
     def _apply_kernel(self, inputs, kernel, kernel_noise, row_noises):
         loc, scale = kernel
         delta = scale * kernel_noise
-        # The sign of a standard normal is a Rademacher variable.
-        sign_in, sign_out = (self.per_example(tf.cast(tf.sign(noise), inputs.dtype))
+        sign_in, sign_out = (self.per_example(rademacher(noise, inputs.dtype))
                              for noise in row_noises)
         mean = self.convolve(inputs, loc)
         perturbation = self.convolve(inputs * sign_in, delta) * sign_out

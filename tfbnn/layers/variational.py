@@ -37,7 +37,9 @@ from tfbnn.layers.posterior import VariationalLayer
 from tfbnn.layers.sampling import (
     current_weight_samples,
     merge_samples,
-    random_normal,
+    normal_from,
+    rademacher,
+    random_symmetric,
     split_samples,
 )
 from tfbnn.validation import check_int
@@ -105,7 +107,8 @@ class DenseVariational(VariationalLayer):
     kernel_noise = True
 
     def row_noise_widths(self) -> list[int]:
-        """Widths of the per-row standard-normal noise `_apply_kernel` consumes."""
+        """Widths of the per-row noise `_apply_kernel` consumes (uniform on (-1, 1),
+        see `tfbnn.layers.sampling.random_symmetric`)."""
         raise NotImplementedError
 
     def call(self, inputs):
@@ -115,25 +118,22 @@ class DenseVariational(VariationalLayer):
         # Rows of a 2-D matrix: plain matrix products, and noise of static widths.
         n_in = self.kernel_loc.shape[0]
         x = inputs if len(inputs.shape) == 2 else tf.reshape(inputs, [-1, n_in])
-        weight_rows = n_in * self.kernel_noise + self.use_bias
         widths = self.row_noise_widths()
-        # One float32 random draw per call, cut into every noise tensor the layer
-        # needs: each random op costs far more than its arithmetic in a small network.
-        n_weight, width = weight_rows * self.units, sum(widths)
-        size = n_weight + tf.shape(x)[:1] * width if width else [n_weight]
-        flat = random_normal(size, self.seed_generator)
-        weight_noise, row_noises = flat, []
-        if width:
-            weight_noise, row_noise = tf.split(flat, [n_weight, -1])
-            row_noises = tf.split(tf.reshape(row_noise, [-1, width]), widths, axis=1)
-        weight_noise = tf.reshape(weight_noise, [weight_rows, self.units])
+        n_kernel, width = n_in * self.units * self.kernel_noise, sum(widths)
+        # One uniform draw per call feeds the kernel's normals and every per-row noise:
+        # each random op costs far more than its arithmetic in a small network.
+        size = n_kernel + tf.shape(x)[:1] * width if width else [n_kernel]
+        flat = random_symmetric(size, self.seed_generator)
+        kernel_noise, row_noise = tf.split(flat, [n_kernel, -1]) if width else (flat, None)
+        row_noises = tf.split(tf.reshape(row_noise, [-1, width]), widths, axis=1) if width else []
+        kernel_noise = (tf.reshape(normal_from(kernel_noise), [n_in, self.units])
+                        if self.kernel_noise else None)
         kernel = self.kernel_params()
-        outputs, kernel_sample = self._apply_kernel(
-            x, kernel, weight_noise[:n_in] if self.kernel_noise else None, row_noises)
+        outputs, kernel_sample = self._apply_kernel(x, kernel, kernel_noise, row_noises)
         kl = self.weight_kl("kernel", kernel, kernel_sample)
         if self.use_bias:
             bias = self.bias_params()
-            bias_sample = bias[0] + bias[1] * weight_noise[-1]
+            bias_sample = self.sample_posterior(bias)  # see `normal_from`: not cut from `flat`
             outputs = outputs + tf.cast(bias_sample, outputs.dtype)
             kl = kl + self.weight_kl("bias", bias, bias_sample)
         self.add_kl_loss(kl, tf.shape(inputs)[0])
@@ -146,7 +146,8 @@ class DenseVariational(VariationalLayer):
 
         `x` is `(rows, n_in)` in the compute dtype; `kernel` the float32 `(loc,
         scale)` pair; `kernel_noise` float32 standard normals of the kernel's shape
-        (or None), `row_noises` `(rows, width)` ones, per `row_noise_widths`.
+        (or None), `row_noises` `(rows, width)` float32 noise uniform on (-1, 1), per
+        `row_noise_widths`.
         """
         raise NotImplementedError
 
@@ -198,8 +199,7 @@ class DenseFlipout(DenseVariational):
         loc, scale = kernel
         delta = scale * kernel_noise
         dtype = x.dtype
-        # The sign of a standard normal is a Rademacher variable.
-        sign_in, sign_out = (tf.cast(tf.sign(noise), dtype) for noise in row_noises)
+        sign_in, sign_out = (rademacher(noise, dtype) for noise in row_noises)
         mean = tf.matmul(x, tf.cast(loc, dtype))
         perturbation = tf.matmul(x * sign_in, tf.cast(delta, dtype)) * sign_out
         return mean + perturbation, loc + delta
@@ -220,6 +220,6 @@ class DenseLocalReparameterization(DenseVariational):
         mean = tf.matmul(x, tf.cast(loc, dtype))
         var = tf.matmul(tf.square(x), tf.cast(tf.square(scale), dtype))
         floor = _VARIANCE_FLOOR.get(dtype.name, 1e-12)
-        outputs = mean + tf.sqrt(var + floor) * tf.cast(row_noises[0], dtype)
+        outputs = mean + tf.sqrt(var + floor) * normal_from(row_noises[0], dtype)
         # Closed-form KLs ignore the sample; MC ones draw their own kernel sample.
         return outputs, None
