@@ -132,7 +132,8 @@ def test_inference_options_reach_the_method_and_are_saved(data, tmp_path, capsys
      ["chains", "draws per chain", "acceptance rate", "divergences", "step size",
       "split R-hat, log-likelihood", "split R-hat, predictive mean (max)",
       "ESS, log-likelihood", "mixing"]),
-    ("sgmcmc", ["--epochs", "40"], {"n_cycles": 4, "jit_compile": False},
+    ("sgmcmc", ["--epochs", "40"], {"n_cycles": 4, "jit_compile": False, "min_steps": 0,
+                                    "map_steps": 0},
      ["draws", "ESS, log-likelihood", "mixing"]),
 ])
 def test_samplers_print_their_diagnostics(data, tmp_path, capsys, method, extra, options, rows):
