@@ -128,8 +128,13 @@ def test_the_default_optimizers_learning_rate_decays_at_the_end():
         own_settings = FitSettings(optimizer=own)
         assert VariationalInference().decaying(own_settings, x) is own_settings
     assert VariationalInference(decay_fraction=0).decaying(settings, x) is settings
-    stream = Stream([(x[:10], np.zeros((10, 1), np.float32))])
-    assert VariationalInference().decaying(settings, stream) is settings
+    # A stream: a step per batch of its own, 4 batches a pass, so 40 steps.
+    stream = Stream([(x[:10], np.zeros((10, 1), np.float32))] * 4)
+    streamed = VariationalInference(decay_fraction=0.5).decaying(
+        FitSettings(epochs=10, batch_size=32, learning_rate=0.01), stream).optimizer
+    schedule = keras.optimizers.schedules.deserialize(streamed.get_config()["learning_rate"])
+    np.testing.assert_allclose([float(schedule(t)) for t in (0, 20, 40)], [0.01, 0.01, 1e-4],
+                               rtol=1e-4)
 
 
 def test_decay_fraction_is_saved_with_the_model(tmp_path):

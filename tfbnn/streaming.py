@@ -54,12 +54,14 @@ class Moments:
 
 
 class Summary:
-    """One pass over a stream: rows, input moments, target moments or classes."""
+    """One pass over a stream: rows, batches, input moments, target moments or classes."""
 
     def __init__(self, dataset, classification: bool):
         self.x, self.y, self.classes = Moments(), Moments(), set()
         self.y_ndim, self.y_min, self.y_max, self.integers = 1, None, None, True
+        self.n_batches = 0
         for xb, yb in dataset.as_numpy_iterator():
+            self.n_batches += 1
             self.example_shape = xb.shape[1:]
             self.x.add(xb)
             self.y_ndim = yb.ndim
@@ -111,7 +113,8 @@ def fit_stream(estimator, source, y, settings_for, prepare_targets):
     x_mean, x_scale = summary.x.scaling()
     settings = settings_for(summary.x.n)
     method = inference_lib.get(estimator.inference, estimator.inference_options)
-    stream = Stream(dataset.map(_standardiser(x_mean, x_scale, state)), n_rows=summary.x.n)
+    stream = Stream(dataset.map(_standardiser(x_mean, x_scale, state)), n_rows=summary.x.n,
+                    n_batches=summary.n_batches)
     history = method.fit(stream, None, state["likelihood_"], settings)
     if not classification:
         state["y_ndim_"] = summary.y_ndim

@@ -34,8 +34,8 @@ class VariationalInference(StochasticNetworkInference):
     cosine over the last `decay_fraction` of the steps
     (`tfbnn.optimizers.decaying_at_end`), so that the final weights do not keep the
     fluctuation of constant-step-size stochastic optimisation. The decay applies to
-    the default optimizer (Adam) on in-memory data; a named optimizer, an instance
-    or a config trains at the rate given (or its own schedule), and so does a stream.
+    the default optimizer (Adam), in memory or from a stream; a named optimizer, an instance
+    or a config trains at the rate given (or its own schedule).
 
     With an estimator's own `network=fn`, the network `fn` builds is converted by
     `tfbnn.bayesianize`: its dense (and convolutional, recurrent) layers become
@@ -96,11 +96,14 @@ class VariationalInference(StochasticNetworkInference):
 
     def decaying(self, settings: FitSettings, x) -> FitSettings:
         """`settings` with the learning rate decaying over the last `decay_fraction` of
-        the run's steps, for in-memory `x` and the default optimizer; else as given."""
-        if settings.optimizer is not None or isinstance(x, Stream) or not self.decay_fraction:
+        the run's steps (in memory or a `Stream`), for the default optimizer; else as given."""
+        if settings.optimizer is not None or not self.decay_fraction:
             return settings
-        n_rows = len(x) - int(round(settings.validation_fraction * len(x)))
-        steps = settings.epochs * math.ceil(n_rows / min(settings.batch_size, max(n_rows, 1)))
+        if isinstance(x, Stream):  # a step per batch of the stream's own
+            steps = settings.epochs * x.batch_count()
+        else:
+            n_rows = len(x) - int(round(settings.validation_fraction * len(x)))
+            steps = settings.epochs * math.ceil(n_rows / min(settings.batch_size, max(n_rows, 1)))
         optimizer = optimizers.decaying_at_end(None, settings.learning_rate,
                                                max(steps, 1), self.decay_fraction,
                                                self.DECAY_FLOOR)

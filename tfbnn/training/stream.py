@@ -39,9 +39,11 @@ class Stream:
             generator object can be read only once and is refused.
         n_rows: the number of training rows, if known; otherwise `len(stream)` counts
             them (the rows of `x` over one pass) the first time it is asked.
+        n_batches: the number of batches of one pass, if known; otherwise
+            `batch_count()` counts them the first time it is asked.
     """
 
-    def __init__(self, source, n_rows: int | None = None):
+    def __init__(self, source, n_rows: int | None = None, n_batches: int | None = None):
         self.dataset = as_dataset(source).map(_as_float_targets)
         x_spec, y_spec = self.dataset.element_spec
         #: One example's shape, `x.shape[1:]`.
@@ -54,6 +56,14 @@ class Stream:
         if self.n_targets is None:
             raise ValueError(f"A stream's targets need a known number of columns, got {y_spec}")
         self.n_rows = None if n_rows is None else int(n_rows)
+        self.n_batches = None if n_batches is None else int(n_batches)
+
+    def batch_count(self) -> int:
+        """The number of batches (training steps) of one pass."""
+        if self.n_batches is None:
+            self.n_batches = int(self.dataset.reduce(tf.constant(0, tf.int64),
+                                                     lambda n, _: n + 1))
+        return self.n_batches
 
     def __len__(self) -> int:
         if self.n_rows is None:
