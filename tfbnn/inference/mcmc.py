@@ -119,10 +119,10 @@ class LogPosterior:
 
     def log_prior(self, thetas) -> tf.Tensor:
         """Log prior density of `(..., P)` parameter vectors, shape `(...)`."""
-        weights = tf.gather(thetas, self.weight_index, axis=-1)
+        weights = take(thetas, self.weight_index)
         log_p = tf.reduce_sum(self.prior.to_distribution((), thetas.dtype).log_prob(weights), -1)
         if self.noise_index.size:
-            raw = tf.gather(thetas, self.noise_index, axis=-1)
+            raw = take(thetas, self.noise_index)
             log_p += tf.reduce_sum(self._log_noise_prior(raw), -1)
         return log_p
 
@@ -185,6 +185,15 @@ class LogPosterior:
         if self.likelihood.is_classification:
             return self.likelihood.class_probs(params)
         return self.likelihood.distribution(params).mean()
+
+
+def take(thetas, index: np.ndarray) -> tf.Tensor:
+    """`thetas[..., index]`: a slice when `index` is one contiguous run (the usual case: the
+    noise weights come last), whose gradient inside a sampler's leapfrog step is a
+    cheap pad rather than the scatter a gather's gradient needs."""
+    if index.size and np.array_equal(index, np.arange(index[0], index[0] + index.size)):
+        return thetas[..., int(index[0]) : int(index[0]) + index.size]
+    return tf.gather(thetas, index, axis=-1)
 
 
 def cached_runner(kind: str, log_posterior: LogPosterior, options: tuple, build):
