@@ -47,6 +47,7 @@ def closed_form_posterior(x, y, noise, prior_scale=1.0):
     # Plain graphs in the default run: XLA's compile of NUTS dwarfs these tiny runs.
     {"jit_compile": False},  # on 2 or more cores: two groups of two chains
     {"jit_compile": False, "threads": 1},  # one batch of four
+    {"jit_compile": False, "warmup_tree_depth": 1},  # a shallow warm-up
     pytest.param({}, marks=pytest.mark.slow),
     pytest.param({"kernel": "hmc", "num_leapfrog_steps": 3}, marks=pytest.mark.slow),
     pytest.param({"mass_matrix": "identity", "num_warmup": 300, "num_samples": 500,
@@ -125,6 +126,27 @@ def test_chain_groups_run_side_by_side_and_repeat_exactly(linear_data, monkeypat
     assert not np.allclose(fits[0].draws_[-1, :2], fits[0].draws_[-1, 2:])
 
 
+def test_warm_up_runs_shallow_trees_until_its_last_window(linear_data, monkeypatch):
+    x, y = linear_data
+    depths = []
+    advance = hmc._ChainRunner.advance
+
+    def recording(runner, num_results, max_tree_depth=None):
+        depths.append(max_tree_depth or runner.max_tree_depth)
+        return advance(runner, num_results, max_tree_depth)
+
+    monkeypatch.setattr(hmc._ChainRunner, "advance", recording)
+    method = HamiltonianMonteCarlo(n_chains=2, num_warmup=150, num_samples=50,
+                                   max_tree_depth=5, warmup_tree_depth=2, jit_compile=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", diag.ConvergenceWarning)  # a short run
+        method.fit(x, y, lik.Gaussian(scale=NOISE), LINEAR)
+    # Warm-up in three windows of 50 steps (step size, mass matrix, step size): the
+    # first two at depth 2, the last at full depth, as is the one sampling call.
+    assert depths == [2, 2, 5, 5]
+    assert 1.0 <= method.diagnostics_["mean_tree_depth"] <= 5.0
+
+
 def test_unmixed_chains_warn(linear_data):
     x, y = linear_data
     # Chains started at prior draws that barely move: no warm-up, one tiny leapfrog step.
@@ -154,7 +176,7 @@ def test_regressor_samples_weights_and_noise_with_diagnostics():
     assert method.draws_.shape == (20, 2, 8 * 2 + 8 + 8 + 1 + 1)
     for key in ("rhat_params_max", "ess_params_min", "ess_params_median", "rhat_log_lik",
                 "ess_log_lik", "rhat_predictive_max", "acceptance_rate", "n_divergences",
-                "step_size"):
+                "step_size", "mean_leapfrogs", "mean_tree_depth"):
         assert np.isfinite(method.diagnostics_[key]), key
     mean, std = model.predict(X[:5], return_std=True)
     assert np.sqrt(np.mean((mean - y[:5]) ** 2)) < 0.5 and np.all(std > 0)
@@ -193,6 +215,8 @@ def test_classifier_fit_predict():
     ({"target_accept": 1.0}, "target_accept"),
     ({"step_size": -0.1}, "step_size"),
     ({"max_tree_depth": 0}, "max_tree_depth"),
+    ({"warmup_tree_depth": 0}, "warmup_tree_depth must be an integer >= 1"),
+    ({"max_tree_depth": 6, "warmup_tree_depth": 7}, "warmup_tree_depth=7 exceeds max_tree_depth=6"),
     ({"init": "zeros"}, "init"),
     ({"mass_matrix": "dense"}, "mass_matrix"),
     ({"noise_precision_prior": (3.0, -1.0)}, "noise_precision_prior"),

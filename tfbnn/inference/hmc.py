@@ -127,11 +127,12 @@ class _ChainRunner:
         # plain graphs.
         graph = lambda f: tf.function(f, reduce_retracing=True)  # noqa: E731
         self.bootstrap = graph(self._bootstrap)
-        self._advance = {}  # num_results -> compiled function
+        self._advance = {}  # (num_results, max_tree_depth) -> compiled function
         self.evaluate = graph(self._evaluate)
 
-    def kernel(self, x, y, scale, step_size, adaptation):
-        """The transition kernel on `z = theta / scale`.
+    def kernel(self, x, y, scale, step_size, adaptation, max_tree_depth=None):
+        """The transition kernel on `z = theta / scale`, with NUTS trees of at most
+        `max_tree_depth` doublings (default: the runner's).
 
         A diagonal mass matrix `diag(1 / scale**2)` is the same as identity-mass
         HMC in coordinates rescaled by `scale`, which keeps to the stable
@@ -141,7 +142,8 @@ class _ChainRunner:
         """
         target = lambda z: self.log_posterior(z * scale, x, y)  # noqa: E731
         if self.kernel_name == "nuts":
-            inner = tfp.mcmc.NoUTurnSampler(target, step_size, max_tree_depth=self.max_tree_depth)
+            inner = tfp.mcmc.NoUTurnSampler(
+                target, step_size, max_tree_depth=max_tree_depth or self.max_tree_depth)
         else:
             inner = tfp.mcmc.HamiltonianMonteCarlo(target, step_size, self.num_leapfrog_steps)
         # One step size shared by all chains (acceptance averaged over chains): a
@@ -155,30 +157,32 @@ class _ChainRunner:
         kernel = self.kernel(x, y, scale, step_size, adaptation)
         return kernel.bootstrap_results(state / scale)
 
-    def advance(self, num_results: int):
+    def advance(self, num_results: int, max_tree_depth: int | None = None):
         """The compiled `(state, results, x, y, scale, seed, num_burnin, between) ->
-        (states (R, C, P), trace, results)` for `R = num_results` kept draws.
+        (states (R, C, P), trace, results)` for `R = num_results` kept draws, NUTS
+        trees of at most `max_tree_depth` doublings (default: the runner's).
 
         Burn-in length and thinning are tensors, so this one program serves both
         warm-up chunks and sampling chunks: compiling NUTS costs far more than
         running a chunk of it, so compiling it once is what matters.
         `results` must come from `bootstrap` with the same `scale`.
         """
-        if num_results not in self._advance:
+        key = (num_results, max_tree_depth or self.max_tree_depth)
+        if key not in self._advance:
             def run(state, results, x, y, scale, seed, num_burnin, between):
                 # The kernel reads step size and adaptation counters from `results`;
                 # the values given to its constructor here are not used.
                 kernel = self.kernel(x, y, scale, tf.ones(()),
-                                     (tf.constant(0), tf.constant(0.8)))
+                                     (tf.constant(0), tf.constant(0.8)), key[1])
                 out = tfp.mcmc.sample_chain(
                     num_results=num_results, num_burnin_steps=num_burnin,
                     num_steps_between_results=between, current_state=state / scale,
                     previous_kernel_results=results, kernel=kernel, trace_fn=self._trace,
                     return_final_kernel_results=True, seed=seed)
                 return out.all_states * scale, out.trace, out.final_kernel_results
-            self._advance[num_results] = tf.function(run, jit_compile=self.jit_compile,
-                                                     reduce_retracing=True)
-        return self._advance[num_results]
+            self._advance[key] = tf.function(run, jit_compile=self.jit_compile,
+                                             reduce_retracing=True)
+        return self._advance[key]
 
     def _trace(self, state, results):
         inner = getattr(results, "inner_results", results)
@@ -261,7 +265,11 @@ class HamiltonianMonteCarlo(SampledPosterior):
         thin: keep every `thin`-th step (`num_samples * thin` sampling steps).
         target_accept: the acceptance rate the step size adaptation aims at.
         step_size: the initial leapfrog step size (adapted during warm-up).
-        max_tree_depth: NUTS trees have at most `2**max_tree_depth` leapfrog steps.
+        max_tree_depth: NUTS trees have at most `2**max_tree_depth - 1` leapfrog steps.
+        warmup_tree_depth: the tree depth limit of the warm-up's windows before the last
+            (None: `max_tree_depth`). Shallower trees make the early warm-up cheaper;
+            its last window (Stan's terminal buffer) and the draws use
+            `max_tree_depth`, and the step size adapts afresh when the depth changes.
         num_leapfrog_steps: leapfrog steps per proposal of the "hmc" kernel.
         mass_matrix: "diag" (default: a diagonal mass matrix adapted per chain in
             Stan's windows during warm-up; needs `num_warmup >= 3 * min(50,
@@ -288,7 +296,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
 
     def __init__(self, kernel: str = "nuts", n_chains: int = 4, num_warmup: int = 500,
                  num_samples: int = 500, thin: int = 1, target_accept: float = 0.8,
-                 step_size: float = 0.01, max_tree_depth: int = 10,
+                 step_size: float = 0.01, max_tree_depth: int = 10, warmup_tree_depth=None,
                  num_leapfrog_steps: int = 16, mass_matrix: str = "diag", init: str = "map",
                  map_steps: int = 1000, noise_precision_prior=(3.0, 1.0),
                  max_weights: int = 10_000, threads="auto", jit_compile: bool = True):
@@ -301,6 +309,11 @@ class HamiltonianMonteCarlo(SampledPosterior):
         self.target_accept = check_probability("target_accept", target_accept)
         self.step_size = check_positive("step_size", step_size)
         self.max_tree_depth = check_int("max_tree_depth", max_tree_depth, 1)
+        self.warmup_tree_depth = self.max_tree_depth if warmup_tree_depth is None else (
+            check_int("warmup_tree_depth", warmup_tree_depth, 1))
+        if self.warmup_tree_depth > self.max_tree_depth:
+            raise ValueError(f"warmup_tree_depth={warmup_tree_depth!r} exceeds "
+                             f"max_tree_depth={max_tree_depth!r}")
         self.num_leapfrog_steps = check_int("num_leapfrog_steps", num_leapfrog_steps, 1)
         self.mass_matrix = check_option("mass_matrix", mass_matrix, MASS_MATRICES)
         self.init = check_option("init", init, INITS)
@@ -317,7 +330,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
             "kernel": self.kernel, "n_chains": self.n_chains, "num_warmup": self.num_warmup,
             "num_samples": self.num_samples, "thin": self.thin,
             "target_accept": self.target_accept, "step_size": self.step_size,
-            "max_tree_depth": self.max_tree_depth,
+            "max_tree_depth": self.max_tree_depth, "warmup_tree_depth": self.warmup_tree_depth,
             "num_leapfrog_steps": self.num_leapfrog_steps, "mass_matrix": self.mass_matrix,
             "init": self.init,
             "map_steps": self.map_steps, "noise_precision_prior": list(self.noise_precision_prior),
@@ -388,10 +401,19 @@ class HamiltonianMonteCarlo(SampledPosterior):
         # Per-chain posterior scales (the mass matrix) start at one.
         chains = [(state, restart(state, tf.ones_like(state), self.step_size, self.num_warmup),
                    tf.ones_like(state)) for state in groups]
-        advance = runner.advance(chunk)
         progress = _progress(self.num_warmup, "warm-up", verbose)
+        plan = _warmup_plan(self.num_warmup, chunk, self.mass_matrix)
+        shallow = self.kernel == "nuts" and self.warmup_tree_depth < self.max_tree_depth
         done = 0
-        for burnin, every, estimate in _warmup_plan(self.num_warmup, chunk, self.mass_matrix):
+        for i, (burnin, every, estimate) in enumerate(plan):
+            last = i == len(plan) - 1
+            if last and shallow and i:
+                # Trees of full depth from here: the step size adapts afresh to them.
+                chains = [(state, restart(state, scale, _step_size(results),
+                                          self.num_warmup - done), scale)
+                          for state, results, scale in chains]
+            advance = runner.advance(chunk, self.max_tree_depth if last or not shallow
+                                     else self.warmup_tree_depth)
             outs = _advance_groups(advance, chains, data, rng, burnin, every - 1)
             done += burnin + every * chunk
             updated = []
@@ -450,6 +472,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
             "n_divergences": int(np.sum(trace["divergent"])),
             "step_size": step_size,
             "mean_leapfrogs": float(np.mean(trace["leapfrogs"])),
+            "mean_tree_depth": diag.mean_tree_depth(trace["leapfrogs"]),
             "mean_log_lik": float(np.mean(log_lik)),
         }
         out.update(diag.summarize(draws, log_lik, means))
