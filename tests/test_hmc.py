@@ -18,7 +18,7 @@ from tfbnn import likelihoods as lik
 from tfbnn import models, priors
 from tfbnn.inference import diagnostics as diag
 from tfbnn.inference import get as get_inference
-from tfbnn.inference import hmc
+from tfbnn.inference import hmc, mcmc
 from tfbnn.inference.base import FitSettings
 from tfbnn.inference.hmc import HamiltonianMonteCarlo
 from tfbnn.inference.mcmc import LogPosterior
@@ -93,9 +93,9 @@ def test_map_start_is_keras_adam_on_the_per_example_negative_log_posterior(linea
             loss = -tf.reduce_sum(lp(theta, x, y)) / len(linear_data[0])
         grad = tape.gradient(loss, theta)
         m, v = 0.9 * m + 0.1 * grad, 0.999 * v + 0.001 * grad**2
-        rate = hmc.MAP_LEARNING_RATE * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        rate = mcmc.MAP_LEARNING_RATE * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
         theta = theta - rate * m / (tf.sqrt(v) + 1e-7)
-    found = hmc.map_estimate(lp, start, x, y, 15).numpy()
+    found = mcmc.map_estimate(lp, start, x, y, 15).numpy()
     np.testing.assert_allclose(found, theta.numpy(), rtol=1e-4, atol=1e-6)
     assert np.abs(found - start.numpy()).max() > 0.05  # it moved
 

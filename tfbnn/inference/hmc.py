@@ -6,8 +6,8 @@ sampling are `tfp.mcmc.sample_chain` calls compiled with XLA. On several CPU
 cores the chains are cut into equal groups, one batch per core, run side by side.
 Likelihood parameters are sampled with the weights; a learned homoscedastic noise
 scale gets a Gamma prior on its precision (see `tfbnn.inference.mcmc`). Chains
-start by default from a short full-batch MAP optimisation (Keras' Adam, through
-`tfbnn.optimizers.FlatOptimizer`) of random Glorot-uniform weights.
+start by default from a short full-batch MAP optimisation of random Glorot-uniform
+weights (`tfbnn.inference.mcmc.map_estimate`).
 
 #### References
 
@@ -20,8 +20,6 @@ Hamiltonian Monte Carlo", JMLR 2014 (NUTS and dual-averaging step-size adaptatio
 Neal, "MCMC using Hamiltonian dynamics", Handbook of Markov Chain Monte Carlo, 2011.
 
 Neal, "Bayesian Learning for Neural Networks", 1996 (HMC for network weights).
-
-Kingma & Ba, "Adam: a method for stochastic optimization", ICLR 2015 (the MAP start).
 """
 
 from __future__ import annotations
@@ -46,9 +44,9 @@ from tfbnn.inference.mcmc import (
     cached_runner,
     check_full_batch_size,
     check_gamma_prior,
+    map_estimate,
 )
 from tfbnn.inference.training_data import refuse_stream
-from tfbnn.optimizers import FlatOptimizer, program_key
 from tfbnn.parallel import partition, resolve_threads, run_concurrently
 from tfbnn.validation import check_int, check_option, check_positive, check_probability
 
@@ -56,49 +54,8 @@ logger = logging.getLogger("tfbnn")
 
 KERNELS = ("nuts", "hmc")
 MASS_MATRICES = ("diag", "identity")
-#: Adam step size of the MAP initialisation (full batch, standardised data).
-MAP_LEARNING_RATE = 1e-2
 #: Kept draws per compiled call (at most): the granularity of progress reports.
 CHUNK = 50
-
-
-# -- the MAP start ----------------------------------------------------------------------
-
-
-class _MapRunner:
-    """Full-batch optimisation of the per-example negative log posterior of each row of
-    `theta` `(C, P)`, as one graph: a `tf.while_loop` of Keras optimizer steps."""
-
-    def __init__(self, log_posterior: LogPosterior, optimizer, shape):
-        self.log_posterior = log_posterior
-        self.optimizer = FlatOptimizer(optimizer, shape)
-        self.run = tf.function(self._run, reduce_retracing=True)
-
-    def _run(self, theta, state, x, y, steps):
-        n = tf.cast(tf.shape(x)[0], theta.dtype)
-
-        def body(i, theta, state):
-            with tf.GradientTape() as tape:
-                tape.watch(theta)
-                # Per example, so that a step means the same at any data size. Rows
-                # are independent and the optimizer elementwise: each chain moves
-                # as if optimised alone.
-                loss = -tf.reduce_sum(self.log_posterior(theta, x, y)) / n
-            theta, state = self.optimizer.apply(state, tape.gradient(loss, theta), theta)
-            return i + 1, theta, state
-
-        return tf.while_loop(lambda i, *_: i < steps, body, (tf.constant(0), theta, state))[1]
-
-
-def map_estimate(log_posterior: LogPosterior, theta, x, y, steps: int) -> tf.Tensor:
-    """`steps` full-batch Adam steps (`MAP_LEARNING_RATE`) towards the posterior mode from
-    each row of `theta` `(C, P)`; the compiled loop is cached like the sampler's."""
-    adam = keras.optimizers.Adam(MAP_LEARNING_RATE)
-    runner = cached_runner(
-        "hmc_map", log_posterior, (tuple(theta.shape), program_key(adam)),
-        lambda: _MapRunner(log_posterior, adam, theta.shape))
-    state = runner.optimizer.initial_state(adam)
-    return runner.run(theta, state, x, y, tf.constant(steps))
 
 
 # -- HMC / NUTS -----------------------------------------------------------------------------
