@@ -47,7 +47,9 @@ def run_tfbnn(data, split, n_chains, args) -> dict:
         hidden_units=(data.n_hidden,), inference="hmc", prior="normal",
         inference_options={"n_chains": n_chains, "num_warmup": args.warmup,
                            "num_samples": args.samples, "max_tree_depth": args.max_tree_depth,
-                           "noise_precision_prior": (3.0, 1.0), "threads": args.threads},
+                           "noise_precision_prior": (3.0, 1.0), "threads": args.threads,
+                           **({} if args.warmup_tree_depth is None
+                              else {"warmup_tree_depth": args.warmup_tree_depth})},
         n_samples=args.predict_draws, random_state=args.seed, verbose=int(args.verbose),
     )
     start = time.perf_counter()
@@ -150,6 +152,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--max-tree-depth", type=int, default=10)
+    parser.add_argument("--warmup-tree-depth", type=int, default=None,
+                        help="tfbnn's warmup_tree_depth (default: the library's)")
     parser.add_argument("--chains", default="1,4", help="comma-separated chain counts")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each pair")
     parser.add_argument("--predict-draws", type=int, default=1000)

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 import tfbnn
 from tfbnn import likelihoods as lik
@@ -126,25 +127,42 @@ def test_chain_groups_run_side_by_side_and_repeat_exactly(linear_data, monkeypat
     assert not np.allclose(fits[0].draws_[-1, :2], fits[0].draws_[-1, 2:])
 
 
-def test_warm_up_runs_shallow_trees_until_its_last_window(linear_data, monkeypatch):
+@pytest.mark.parametrize("depths, expected", [
+    ({"max_tree_depth": 5, "warmup_tree_depth": 2}, [2, 2, 5, 5]),
+    ({"max_tree_depth": 8}, [6, 6, 8, 8]),  # the default: WARMUP_TREE_DEPTH
+    ({"max_tree_depth": 4}, [4, 4, 4, 4]),  # never deeper than max_tree_depth
+])
+def test_warm_up_runs_shallow_trees_until_its_last_window(linear_data, monkeypatch, depths,
+                                                          expected):
     x, y = linear_data
-    depths = []
-    advance = hmc._ChainRunner.advance
+    used = []
+    advance_groups = hmc._advance_groups
 
-    def recording(runner, num_results, max_tree_depth=None):
-        depths.append(max_tree_depth or runner.max_tree_depth)
-        return advance(runner, num_results, max_tree_depth)
+    def recording(*args):
+        used.append(args[-1])
+        return advance_groups(*args)
 
-    monkeypatch.setattr(hmc._ChainRunner, "advance", recording)
+    monkeypatch.setattr(hmc, "_advance_groups", recording)
     method = HamiltonianMonteCarlo(n_chains=2, num_warmup=150, num_samples=50,
-                                   max_tree_depth=5, warmup_tree_depth=2, jit_compile=False)
+                                   jit_compile=False, **depths)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", diag.ConvergenceWarning)  # a short run
         method.fit(x, y, lik.Gaussian(scale=NOISE), LINEAR)
     # Warm-up in three windows of 50 steps (step size, mass matrix, step size): the
-    # first two at depth 2, the last at full depth, as is the one sampling call.
-    assert depths == [2, 2, 5, 5]
-    assert 1.0 <= method.diagnostics_["mean_tree_depth"] <= 5.0
+    # first two shallow, the last at full depth, as is the one sampling call.
+    assert used == expected
+    assert 1.0 <= method.diagnostics_["mean_tree_depth"] <= depths["max_tree_depth"]
+
+
+@pytest.mark.parametrize("depth", [2, 4])
+def test_depth_limited_nuts_stops_its_trees_at_the_given_depth(depth):
+    # A tiny step size on a standard normal: no U-turn for hundreds of steps, so every
+    # tree runs to the limit, `2**depth - 1` leapfrog steps, with memory for depth 6.
+    kernel = hmc.DepthLimitedNUTS(lambda z: -0.5 * tf.reduce_sum(z**2, -1), 1e-4, 6,
+                                  tf.constant(depth))
+    trace = tfp.mcmc.sample_chain(3, tf.ones([2, 3]), kernel=kernel, seed=[1, 2],
+                                  trace_fn=lambda _, r: r.leapfrogs_taken).trace
+    np.testing.assert_array_equal(trace.numpy(), np.full((3, 2), 2**depth - 1))
 
 
 def test_unmixed_chains_warn(linear_data):

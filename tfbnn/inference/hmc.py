@@ -54,11 +54,32 @@ logger = logging.getLogger("tfbnn")
 
 KERNELS = ("nuts", "hmc")
 MASS_MATRICES = ("diag", "identity")
+#: The default tree depth limit of NUTS in the warm-up windows before the last.
+WARMUP_TREE_DEPTH = 6
 #: Kept draws per compiled call (at most): the granularity of progress reports.
 CHUNK = 50
 
 
 # -- HMC / NUTS -----------------------------------------------------------------------------
+
+
+class DepthLimitedNUTS(tfp.mcmc.NoUTurnSampler):
+    """TFP's No-U-Turn sampler whose trees stop at `depth` doublings, a tensor.
+
+    `max_tree_depth` (static) sizes the sampler's U-turn memory as usual; the tree
+    doubling loop of `NoUTurnSampler.one_step` reads the `max_tree_depth` property,
+    which returns `depth` here (at most `max_tree_depth`). So one compiled program
+    runs both the shallow warm-up windows and the full-depth steps.
+    """
+
+    def __init__(self, target_log_prob_fn, step_size, max_tree_depth: int, depth, **kwargs):
+        super().__init__(target_log_prob_fn, step_size, max_tree_depth=max_tree_depth, **kwargs)
+        self._depth = depth
+        self._parameters["depth"] = depth  # `copy` (as TFP's step-size setters use) keeps it
+
+    @property
+    def max_tree_depth(self):
+        return self._depth
 
 
 def _largest_divisor_at_most(n: int, limit: int) -> int:
@@ -84,12 +105,12 @@ class _ChainRunner:
         # plain graphs.
         graph = lambda f: tf.function(f, reduce_retracing=True)  # noqa: E731
         self.bootstrap = graph(self._bootstrap)
-        self._advance = {}  # (num_results, max_tree_depth) -> compiled function
+        self._advance = {}  # num_results -> compiled function
         self.evaluate = graph(self._evaluate)
 
-    def kernel(self, x, y, scale, step_size, adaptation, max_tree_depth=None):
-        """The transition kernel on `z = theta / scale`, with NUTS trees of at most
-        `max_tree_depth` doublings (default: the runner's).
+    def kernel(self, x, y, scale, step_size, adaptation, depth=None):
+        """The transition kernel on `z = theta / scale`; NUTS trees stop at `depth`
+        doublings (a tensor, at most `max_tree_depth`; default `max_tree_depth`).
 
         A diagonal mass matrix `diag(1 / scale**2)` is the same as identity-mass
         HMC in coordinates rescaled by `scale`, which keeps to the stable
@@ -99,8 +120,8 @@ class _ChainRunner:
         """
         target = lambda z: self.log_posterior(z * scale, x, y)  # noqa: E731
         if self.kernel_name == "nuts":
-            inner = tfp.mcmc.NoUTurnSampler(
-                target, step_size, max_tree_depth=max_tree_depth or self.max_tree_depth)
+            inner = DepthLimitedNUTS(target, step_size, self.max_tree_depth,
+                                     self.max_tree_depth if depth is None else depth)
         else:
             inner = tfp.mcmc.HamiltonianMonteCarlo(target, step_size, self.num_leapfrog_steps)
         # One step size shared by all chains (acceptance averaged over chains): a
@@ -114,32 +135,30 @@ class _ChainRunner:
         kernel = self.kernel(x, y, scale, step_size, adaptation)
         return kernel.bootstrap_results(state / scale)
 
-    def advance(self, num_results: int, max_tree_depth: int | None = None):
-        """The compiled `(state, results, x, y, scale, seed, num_burnin, between) ->
-        (states (R, C, P), trace, results)` for `R = num_results` kept draws, NUTS
-        trees of at most `max_tree_depth` doublings (default: the runner's).
+    def advance(self, num_results: int):
+        """The compiled `(state, results, x, y, scale, seed, num_burnin, between, depth)
+        -> (states (R, C, P), trace, results)` for `R = num_results` kept draws.
 
-        Burn-in length and thinning are tensors, so this one program serves both
-        warm-up chunks and sampling chunks: compiling NUTS costs far more than
-        running a chunk of it, so compiling it once is what matters.
+        Burn-in length, thinning and the NUTS tree depth are tensors, so this one
+        program serves both warm-up chunks and sampling chunks: compiling NUTS costs
+        far more than running a chunk of it, so compiling it once is what matters.
         `results` must come from `bootstrap` with the same `scale`.
         """
-        key = (num_results, max_tree_depth or self.max_tree_depth)
-        if key not in self._advance:
-            def run(state, results, x, y, scale, seed, num_burnin, between):
+        if num_results not in self._advance:
+            def run(state, results, x, y, scale, seed, num_burnin, between, depth):
                 # The kernel reads step size and adaptation counters from `results`;
                 # the values given to its constructor here are not used.
                 kernel = self.kernel(x, y, scale, tf.ones(()),
-                                     (tf.constant(0), tf.constant(0.8)), key[1])
+                                     (tf.constant(0), tf.constant(0.8)), depth)
                 out = tfp.mcmc.sample_chain(
                     num_results=num_results, num_burnin_steps=num_burnin,
                     num_steps_between_results=between, current_state=state / scale,
                     previous_kernel_results=results, kernel=kernel, trace_fn=self._trace,
                     return_final_kernel_results=True, seed=seed)
                 return out.all_states * scale, out.trace, out.final_kernel_results
-            self._advance[key] = tf.function(run, jit_compile=self.jit_compile,
-                                             reduce_retracing=True)
-        return self._advance[key]
+            self._advance[num_results] = tf.function(run, jit_compile=self.jit_compile,
+                                                     reduce_retracing=True)
+        return self._advance[num_results]
 
     def _trace(self, state, results):
         inner = getattr(results, "inner_results", results)
@@ -171,15 +190,17 @@ def _mean_step_size(chains) -> float:
     return float(np.mean([_step_size(results) for _, results, _ in chains]))
 
 
-def _advance_groups(advance, chains, data, rng, num_burnin, between):
-    """One `advance` call per chain group `(state, results, scale)`, side by side.
+def _advance_groups(advance, chains, data, rng, num_burnin, between, depth):
+    """One `advance` call per chain group `(state, results, scale)`, side by side, NUTS
+    trees of at most `depth` doublings.
 
     Seeds are drawn here, in group order, so the draws do not depend on timing.
     """
     seeds = [_new_seed(rng) for _ in chains]
     burnin, between = tf.constant(num_burnin, tf.int32), tf.constant(between, tf.int32)
+    depth = tf.constant(depth, tf.int32)
     return run_concurrently([
-        functools.partial(advance, state, results, *data, scale, seed, burnin, between)
+        functools.partial(advance, state, results, *data, scale, seed, burnin, between, depth)
         for (state, results, scale), seed in zip(chains, seeds)
     ])
 
@@ -198,8 +219,9 @@ class HamiltonianMonteCarlo(SampledPosterior):
     into `threads` equal groups; each group is one vectorised batch, and the groups
     run side by side on their own threads (on 2 cores, 4 chains as 2 groups of 2).
     Warm-up adapts one step size per group, shared by its chains, by dual averaging
-    (restarted whenever the mass matrix changes) and, per chain, a diagonal mass
-    matrix in Stan's windows; the kept draws use the averaged step size. After
+    (restarted whenever the mass matrix or tree depth changes) and, per chain, a
+    diagonal mass matrix in Stan's windows (shallow trees but in the last window,
+    see `warmup_tree_depth`); the kept draws use the averaged step size. After
     sampling, `diagnostics_` holds split R-hat, effective sample sizes, acceptance
     rate, divergences and the step size, and a `ConvergenceWarning` is raised if
     the chains have not mixed (see `tfbnn.inference.diagnostics`).
@@ -224,9 +246,12 @@ class HamiltonianMonteCarlo(SampledPosterior):
         step_size: the initial leapfrog step size (adapted during warm-up).
         max_tree_depth: NUTS trees have at most `2**max_tree_depth - 1` leapfrog steps.
         warmup_tree_depth: the tree depth limit of the warm-up's windows before the last
-            (None: `max_tree_depth`). Shallower trees make the early warm-up cheaper;
-            its last window (Stan's terminal buffer) and the draws use
-            `max_tree_depth`, and the step size adapts afresh when the depth changes.
+            (None: `WARMUP_TREE_DEPTH`, 6, or `max_tree_depth` if lower). Those
+            windows only estimate the mass matrix and a first step size, and on
+            network posteriors NUTS trees run to any depth limit, so shallower trees
+            make them several times cheaper; the last warm-up window (Stan's terminal
+            buffer) and the draws use `max_tree_depth`, and the step size adapts
+            afresh when the depth changes.
         num_leapfrog_steps: leapfrog steps per proposal of the "hmc" kernel.
         mass_matrix: "diag" (default: a diagonal mass matrix adapted per chain in
             Stan's windows during warm-up; needs `num_warmup >= 3 * min(50,
@@ -266,9 +291,9 @@ class HamiltonianMonteCarlo(SampledPosterior):
         self.target_accept = check_probability("target_accept", target_accept)
         self.step_size = check_positive("step_size", step_size)
         self.max_tree_depth = check_int("max_tree_depth", max_tree_depth, 1)
-        self.warmup_tree_depth = self.max_tree_depth if warmup_tree_depth is None else (
+        self.warmup_tree_depth = None if warmup_tree_depth is None else (
             check_int("warmup_tree_depth", warmup_tree_depth, 1))
-        if self.warmup_tree_depth > self.max_tree_depth:
+        if self.warmup_tree_depth is not None and self.warmup_tree_depth > self.max_tree_depth:
             raise ValueError(f"warmup_tree_depth={warmup_tree_depth!r} exceeds "
                              f"max_tree_depth={max_tree_depth!r}")
         self.num_leapfrog_steps = check_int("num_leapfrog_steps", num_leapfrog_steps, 1)
@@ -358,9 +383,12 @@ class HamiltonianMonteCarlo(SampledPosterior):
         # Per-chain posterior scales (the mass matrix) start at one.
         chains = [(state, restart(state, tf.ones_like(state), self.step_size, self.num_warmup),
                    tf.ones_like(state)) for state in groups]
+        advance = runner.advance(chunk)
         progress = _progress(self.num_warmup, "warm-up", verbose)
         plan = _warmup_plan(self.num_warmup, chunk, self.mass_matrix)
-        shallow = self.kernel == "nuts" and self.warmup_tree_depth < self.max_tree_depth
+        shallow_depth = min(WARMUP_TREE_DEPTH, self.max_tree_depth) if (
+            self.warmup_tree_depth is None) else self.warmup_tree_depth
+        shallow = self.kernel == "nuts" and shallow_depth < self.max_tree_depth
         done = 0
         for i, (burnin, every, estimate) in enumerate(plan):
             last = i == len(plan) - 1
@@ -369,9 +397,8 @@ class HamiltonianMonteCarlo(SampledPosterior):
                 chains = [(state, restart(state, scale, _step_size(results),
                                           self.num_warmup - done), scale)
                           for state, results, scale in chains]
-            advance = runner.advance(chunk, self.max_tree_depth if last or not shallow
-                                     else self.warmup_tree_depth)
-            outs = _advance_groups(advance, chains, data, rng, burnin, every - 1)
+            depth = self.max_tree_depth if last or not shallow else shallow_depth
+            outs = _advance_groups(advance, chains, data, rng, burnin, every - 1, depth)
             done += burnin + every * chunk
             updated = []
             for (states, _, results), (_, _, scale) in zip(outs, chains):
@@ -395,7 +422,8 @@ class HamiltonianMonteCarlo(SampledPosterior):
         progress = _progress(self.num_samples * self.thin, "sampling", verbose)
         draws, traces = [], []
         for i in range(self.num_samples // chunk):
-            outs = _advance_groups(advance, chains, data, rng, 0, self.thin - 1)
+            outs = _advance_groups(advance, chains, data, rng, 0, self.thin - 1,
+                                   self.max_tree_depth)
             chains = [(states[-1], results, scale)
                       for (states, _, results), (_, _, scale) in zip(outs, chains)]
             draws.append(np.concatenate([states.numpy() for states, _, _ in outs], axis=1))
