@@ -47,3 +47,10 @@ def test_effective_sample_size_is_capped_for_anticorrelated_chains():
     ess = diag.effective_sample_size(np.stack([x, constant], axis=-1))
     assert ess[0] == pytest.approx(40 * np.log10(40))
     assert np.isnan(ess[1])  # no variance: undefined, and left out of the summaries
+
+
+def test_mean_tree_depth_counts_the_depth_each_tree_reached():
+    # Full trees of depth 1, 3 and 8 take 1, 7 and 255 leapfrog steps; a tree stopped
+    # inside its fourth doubling (8 to 14 steps) reached depth 4.
+    assert diag.mean_tree_depth([1, 7, 255]) == pytest.approx(4.0)
+    assert diag.mean_tree_depth(np.array([[9], [14]])) == pytest.approx(4.0)

@@ -12,13 +12,14 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 import tfbnn
 from tfbnn import likelihoods as lik
 from tfbnn import models, priors
 from tfbnn.inference import diagnostics as diag
 from tfbnn.inference import get as get_inference
-from tfbnn.inference import hmc
+from tfbnn.inference import hmc, mcmc
 from tfbnn.inference.base import FitSettings
 from tfbnn.inference.hmc import HamiltonianMonteCarlo
 from tfbnn.inference.mcmc import LogPosterior
@@ -47,6 +48,7 @@ def closed_form_posterior(x, y, noise, prior_scale=1.0):
     # Plain graphs in the default run: XLA's compile of NUTS dwarfs these tiny runs.
     {"jit_compile": False},  # on 2 or more cores: two groups of two chains
     {"jit_compile": False, "threads": 1},  # one batch of four
+    {"jit_compile": False, "warmup_tree_depth": 1},  # a shallow warm-up
     pytest.param({}, marks=pytest.mark.slow),
     pytest.param({"kernel": "hmc", "num_leapfrog_steps": 3}, marks=pytest.mark.slow),
     pytest.param({"mass_matrix": "identity", "num_warmup": 300, "num_samples": 500,
@@ -92,9 +94,9 @@ def test_map_start_is_keras_adam_on_the_per_example_negative_log_posterior(linea
             loss = -tf.reduce_sum(lp(theta, x, y)) / len(linear_data[0])
         grad = tape.gradient(loss, theta)
         m, v = 0.9 * m + 0.1 * grad, 0.999 * v + 0.001 * grad**2
-        rate = hmc.MAP_LEARNING_RATE * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        rate = mcmc.MAP_LEARNING_RATE * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
         theta = theta - rate * m / (tf.sqrt(v) + 1e-7)
-    found = hmc.map_estimate(lp, start, x, y, 15).numpy()
+    found = mcmc.map_estimate(lp, start, x, y, 15).numpy()
     np.testing.assert_allclose(found, theta.numpy(), rtol=1e-4, atol=1e-6)
     assert np.abs(found - start.numpy()).max() > 0.05  # it moved
 
@@ -123,6 +125,44 @@ def test_chain_groups_run_side_by_side_and_repeat_exactly(linear_data, monkeypat
     np.testing.assert_array_equal(fits[0].draws_, fits[1].draws_)
     # The groups are independent chains: they do not start or end in one place.
     assert not np.allclose(fits[0].draws_[-1, :2], fits[0].draws_[-1, 2:])
+
+
+@pytest.mark.parametrize("depths, expected", [
+    ({"max_tree_depth": 5, "warmup_tree_depth": 2}, [2, 2, 5, 5]),
+    ({"max_tree_depth": 8}, [6, 6, 8, 8]),  # the default: WARMUP_TREE_DEPTH
+    ({"max_tree_depth": 4}, [4, 4, 4, 4]),  # never deeper than max_tree_depth
+])
+def test_warm_up_runs_shallow_trees_until_its_last_window(linear_data, monkeypatch, depths,
+                                                          expected):
+    x, y = linear_data
+    used = []
+    advance_groups = hmc._advance_groups
+
+    def recording(*args):
+        used.append(args[-1])
+        return advance_groups(*args)
+
+    monkeypatch.setattr(hmc, "_advance_groups", recording)
+    method = HamiltonianMonteCarlo(n_chains=2, num_warmup=150, num_samples=50,
+                                   jit_compile=False, **depths)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", diag.ConvergenceWarning)  # a short run
+        method.fit(x, y, lik.Gaussian(scale=NOISE), LINEAR)
+    # Warm-up in three windows of 50 steps (step size, mass matrix, step size): the
+    # first two shallow, the last at full depth, as is the one sampling call.
+    assert used == expected
+    assert 1.0 <= method.diagnostics_["mean_tree_depth"] <= depths["max_tree_depth"]
+
+
+@pytest.mark.parametrize("depth", [2, 4])
+def test_depth_limited_nuts_stops_its_trees_at_the_given_depth(depth):
+    # A tiny step size on a standard normal: no U-turn for hundreds of steps, so every
+    # tree runs to the limit, `2**depth - 1` leapfrog steps, with memory for depth 6.
+    kernel = hmc.DepthLimitedNUTS(lambda z: -0.5 * tf.reduce_sum(z**2, -1), 1e-4, 6,
+                                  tf.constant(depth))
+    trace = tfp.mcmc.sample_chain(3, tf.ones([2, 3]), kernel=kernel, seed=[1, 2],
+                                  trace_fn=lambda _, r: r.leapfrogs_taken).trace
+    np.testing.assert_array_equal(trace.numpy(), np.full((3, 2), 2**depth - 1))
 
 
 def test_unmixed_chains_warn(linear_data):
@@ -154,7 +194,7 @@ def test_regressor_samples_weights_and_noise_with_diagnostics():
     assert method.draws_.shape == (20, 2, 8 * 2 + 8 + 8 + 1 + 1)
     for key in ("rhat_params_max", "ess_params_min", "ess_params_median", "rhat_log_lik",
                 "ess_log_lik", "rhat_predictive_max", "acceptance_rate", "n_divergences",
-                "step_size"):
+                "step_size", "mean_leapfrogs", "mean_tree_depth"):
         assert np.isfinite(method.diagnostics_[key]), key
     mean, std = model.predict(X[:5], return_std=True)
     assert np.sqrt(np.mean((mean - y[:5]) ** 2)) < 0.5 and np.all(std > 0)
@@ -193,6 +233,8 @@ def test_classifier_fit_predict():
     ({"target_accept": 1.0}, "target_accept"),
     ({"step_size": -0.1}, "step_size"),
     ({"max_tree_depth": 0}, "max_tree_depth"),
+    ({"warmup_tree_depth": 0}, "warmup_tree_depth must be an integer >= 1"),
+    ({"max_tree_depth": 6, "warmup_tree_depth": 7}, "warmup_tree_depth=7 exceeds max_tree_depth=6"),
     ({"init": "zeros"}, "init"),
     ({"mass_matrix": "dense"}, "mass_matrix"),
     ({"noise_precision_prior": (3.0, -1.0)}, "noise_precision_prior"),

@@ -51,6 +51,14 @@ def split_rhat(draws) -> np.ndarray:
     ).numpy()
 
 
+def mean_tree_depth(leapfrogs) -> float:
+    """The mean depth of NUTS trees that took `leapfrogs` leapfrog steps each: a tree of
+    depth `d` has up to `2**d - 1` steps, so a tree stopped early counts as the depth it
+    reached, `ceil(log2(leapfrogs + 1))` (a fixed-length HMC proposal of `L` steps reads
+    as the tree of that many)."""
+    return float(np.mean(np.ceil(np.log2(np.asarray(leapfrogs, np.float64) + 1.0))))
+
+
 def effective_sample_size(draws) -> np.ndarray:
     """Effective sample size over all chains of every quantity in `draws` `(T, C, ...)`.
 

@@ -6,8 +6,8 @@ sampling are `tfp.mcmc.sample_chain` calls compiled with XLA. On several CPU
 cores the chains are cut into equal groups, one batch per core, run side by side.
 Likelihood parameters are sampled with the weights; a learned homoscedastic noise
 scale gets a Gamma prior on its precision (see `tfbnn.inference.mcmc`). Chains
-start by default from a short full-batch MAP optimisation (Keras' Adam, through
-`tfbnn.optimizers.FlatOptimizer`) of random Glorot-uniform weights.
+start by default from a short full-batch MAP optimisation of random Glorot-uniform
+weights (`tfbnn.inference.mcmc.map_estimate`).
 
 #### References
 
@@ -20,8 +20,6 @@ Hamiltonian Monte Carlo", JMLR 2014 (NUTS and dual-averaging step-size adaptatio
 Neal, "MCMC using Hamiltonian dynamics", Handbook of Markov Chain Monte Carlo, 2011.
 
 Neal, "Bayesian Learning for Neural Networks", 1996 (HMC for network weights).
-
-Kingma & Ba, "Adam: a method for stochastic optimization", ICLR 2015 (the MAP start).
 """
 
 from __future__ import annotations
@@ -46,9 +44,9 @@ from tfbnn.inference.mcmc import (
     cached_runner,
     check_full_batch_size,
     check_gamma_prior,
+    map_estimate,
 )
 from tfbnn.inference.training_data import refuse_stream
-from tfbnn.optimizers import FlatOptimizer, program_key
 from tfbnn.parallel import partition, resolve_threads, run_concurrently
 from tfbnn.validation import check_int, check_option, check_positive, check_probability
 
@@ -56,52 +54,32 @@ logger = logging.getLogger("tfbnn")
 
 KERNELS = ("nuts", "hmc")
 MASS_MATRICES = ("diag", "identity")
-#: Adam step size of the MAP initialisation (full batch, standardised data).
-MAP_LEARNING_RATE = 1e-2
+#: The default tree depth limit of NUTS in the warm-up windows before the last.
+WARMUP_TREE_DEPTH = 6
 #: Kept draws per compiled call (at most): the granularity of progress reports.
 CHUNK = 50
 
 
-# -- the MAP start ----------------------------------------------------------------------
-
-
-class _MapRunner:
-    """Full-batch optimisation of the per-example negative log posterior of each row of
-    `theta` `(C, P)`, as one graph: a `tf.while_loop` of Keras optimizer steps."""
-
-    def __init__(self, log_posterior: LogPosterior, optimizer, shape):
-        self.log_posterior = log_posterior
-        self.optimizer = FlatOptimizer(optimizer, shape)
-        self.run = tf.function(self._run, reduce_retracing=True)
-
-    def _run(self, theta, state, x, y, steps):
-        n = tf.cast(tf.shape(x)[0], theta.dtype)
-
-        def body(i, theta, state):
-            with tf.GradientTape() as tape:
-                tape.watch(theta)
-                # Per example, so that a step means the same at any data size. Rows
-                # are independent and the optimizer elementwise: each chain moves
-                # as if optimised alone.
-                loss = -tf.reduce_sum(self.log_posterior(theta, x, y)) / n
-            theta, state = self.optimizer.apply(state, tape.gradient(loss, theta), theta)
-            return i + 1, theta, state
-
-        return tf.while_loop(lambda i, *_: i < steps, body, (tf.constant(0), theta, state))[1]
-
-
-def map_estimate(log_posterior: LogPosterior, theta, x, y, steps: int) -> tf.Tensor:
-    """`steps` full-batch Adam steps (`MAP_LEARNING_RATE`) towards the posterior mode from
-    each row of `theta` `(C, P)`; the compiled loop is cached like the sampler's."""
-    adam = keras.optimizers.Adam(MAP_LEARNING_RATE)
-    runner = cached_runner(
-        "hmc_map", log_posterior, (tuple(theta.shape), program_key(adam)),
-        lambda: _MapRunner(log_posterior, adam, theta.shape))
-    state = runner.optimizer.initial_state(adam)
-    return runner.run(theta, state, x, y, tf.constant(steps))
-
-
 # -- HMC / NUTS -----------------------------------------------------------------------------
+
+
+class DepthLimitedNUTS(tfp.mcmc.NoUTurnSampler):
+    """TFP's No-U-Turn sampler whose trees stop at `depth` doublings, a tensor.
+
+    `max_tree_depth` (static) sizes the sampler's U-turn memory as usual; the tree
+    doubling loop of `NoUTurnSampler.one_step` reads the `max_tree_depth` property,
+    which returns `depth` here (at most `max_tree_depth`). So one compiled program
+    runs both the shallow warm-up windows and the full-depth steps.
+    """
+
+    def __init__(self, target_log_prob_fn, step_size, max_tree_depth: int, depth, **kwargs):
+        super().__init__(target_log_prob_fn, step_size, max_tree_depth=max_tree_depth, **kwargs)
+        self._depth = depth
+        self._parameters["depth"] = depth  # `copy` (as TFP's step-size setters use) keeps it
+
+    @property
+    def max_tree_depth(self):
+        return self._depth
 
 
 def _largest_divisor_at_most(n: int, limit: int) -> int:
@@ -130,8 +108,9 @@ class _ChainRunner:
         self._advance = {}  # num_results -> compiled function
         self.evaluate = graph(self._evaluate)
 
-    def kernel(self, x, y, scale, step_size, adaptation):
-        """The transition kernel on `z = theta / scale`.
+    def kernel(self, x, y, scale, step_size, adaptation, depth=None):
+        """The transition kernel on `z = theta / scale`; NUTS trees stop at `depth`
+        doublings (a tensor, at most `max_tree_depth`; default `max_tree_depth`).
 
         A diagonal mass matrix `diag(1 / scale**2)` is the same as identity-mass
         HMC in coordinates rescaled by `scale`, which keeps to the stable
@@ -141,7 +120,8 @@ class _ChainRunner:
         """
         target = lambda z: self.log_posterior(z * scale, x, y)  # noqa: E731
         if self.kernel_name == "nuts":
-            inner = tfp.mcmc.NoUTurnSampler(target, step_size, max_tree_depth=self.max_tree_depth)
+            inner = DepthLimitedNUTS(target, step_size, self.max_tree_depth,
+                                     self.max_tree_depth if depth is None else depth)
         else:
             inner = tfp.mcmc.HamiltonianMonteCarlo(target, step_size, self.num_leapfrog_steps)
         # One step size shared by all chains (acceptance averaged over chains): a
@@ -156,20 +136,20 @@ class _ChainRunner:
         return kernel.bootstrap_results(state / scale)
 
     def advance(self, num_results: int):
-        """The compiled `(state, results, x, y, scale, seed, num_burnin, between) ->
-        (states (R, C, P), trace, results)` for `R = num_results` kept draws.
+        """The compiled `(state, results, x, y, scale, seed, num_burnin, between, depth)
+        -> (states (R, C, P), trace, results)` for `R = num_results` kept draws.
 
-        Burn-in length and thinning are tensors, so this one program serves both
-        warm-up chunks and sampling chunks: compiling NUTS costs far more than
-        running a chunk of it, so compiling it once is what matters.
+        Burn-in length, thinning and the NUTS tree depth are tensors, so this one
+        program serves both warm-up chunks and sampling chunks: compiling NUTS costs
+        far more than running a chunk of it, so compiling it once is what matters.
         `results` must come from `bootstrap` with the same `scale`.
         """
         if num_results not in self._advance:
-            def run(state, results, x, y, scale, seed, num_burnin, between):
+            def run(state, results, x, y, scale, seed, num_burnin, between, depth):
                 # The kernel reads step size and adaptation counters from `results`;
                 # the values given to its constructor here are not used.
                 kernel = self.kernel(x, y, scale, tf.ones(()),
-                                     (tf.constant(0), tf.constant(0.8)))
+                                     (tf.constant(0), tf.constant(0.8)), depth)
                 out = tfp.mcmc.sample_chain(
                     num_results=num_results, num_burnin_steps=num_burnin,
                     num_steps_between_results=between, current_state=state / scale,
@@ -210,15 +190,17 @@ def _mean_step_size(chains) -> float:
     return float(np.mean([_step_size(results) for _, results, _ in chains]))
 
 
-def _advance_groups(advance, chains, data, rng, num_burnin, between):
-    """One `advance` call per chain group `(state, results, scale)`, side by side.
+def _advance_groups(advance, chains, data, rng, num_burnin, between, depth):
+    """One `advance` call per chain group `(state, results, scale)`, side by side, NUTS
+    trees of at most `depth` doublings.
 
     Seeds are drawn here, in group order, so the draws do not depend on timing.
     """
     seeds = [_new_seed(rng) for _ in chains]
     burnin, between = tf.constant(num_burnin, tf.int32), tf.constant(between, tf.int32)
+    depth = tf.constant(depth, tf.int32)
     return run_concurrently([
-        functools.partial(advance, state, results, *data, scale, seed, burnin, between)
+        functools.partial(advance, state, results, *data, scale, seed, burnin, between, depth)
         for (state, results, scale), seed in zip(chains, seeds)
     ])
 
@@ -237,8 +219,9 @@ class HamiltonianMonteCarlo(SampledPosterior):
     into `threads` equal groups; each group is one vectorised batch, and the groups
     run side by side on their own threads (on 2 cores, 4 chains as 2 groups of 2).
     Warm-up adapts one step size per group, shared by its chains, by dual averaging
-    (restarted whenever the mass matrix changes) and, per chain, a diagonal mass
-    matrix in Stan's windows; the kept draws use the averaged step size. After
+    (restarted whenever the mass matrix or tree depth changes) and, per chain, a
+    diagonal mass matrix in Stan's windows (shallow trees but in the last window,
+    see `warmup_tree_depth`); the kept draws use the averaged step size. After
     sampling, `diagnostics_` holds split R-hat, effective sample sizes, acceptance
     rate, divergences and the step size, and a `ConvergenceWarning` is raised if
     the chains have not mixed (see `tfbnn.inference.diagnostics`).
@@ -261,7 +244,14 @@ class HamiltonianMonteCarlo(SampledPosterior):
         thin: keep every `thin`-th step (`num_samples * thin` sampling steps).
         target_accept: the acceptance rate the step size adaptation aims at.
         step_size: the initial leapfrog step size (adapted during warm-up).
-        max_tree_depth: NUTS trees have at most `2**max_tree_depth` leapfrog steps.
+        max_tree_depth: NUTS trees have at most `2**max_tree_depth - 1` leapfrog steps.
+        warmup_tree_depth: the tree depth limit of the warm-up's windows before the last
+            (None: `WARMUP_TREE_DEPTH`, 6, or `max_tree_depth` if lower). Those
+            windows only estimate the mass matrix and a first step size, and on
+            network posteriors NUTS trees run to any depth limit, so shallower trees
+            make them several times cheaper; the last warm-up window (Stan's terminal
+            buffer) and the draws use `max_tree_depth`, and the step size adapts
+            afresh when the depth changes.
         num_leapfrog_steps: leapfrog steps per proposal of the "hmc" kernel.
         mass_matrix: "diag" (default: a diagonal mass matrix adapted per chain in
             Stan's windows during warm-up; needs `num_warmup >= 3 * min(50,
@@ -288,7 +278,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
 
     def __init__(self, kernel: str = "nuts", n_chains: int = 4, num_warmup: int = 500,
                  num_samples: int = 500, thin: int = 1, target_accept: float = 0.8,
-                 step_size: float = 0.01, max_tree_depth: int = 10,
+                 step_size: float = 0.01, max_tree_depth: int = 10, warmup_tree_depth=None,
                  num_leapfrog_steps: int = 16, mass_matrix: str = "diag", init: str = "map",
                  map_steps: int = 1000, noise_precision_prior=(3.0, 1.0),
                  max_weights: int = 10_000, threads="auto", jit_compile: bool = True):
@@ -301,6 +291,11 @@ class HamiltonianMonteCarlo(SampledPosterior):
         self.target_accept = check_probability("target_accept", target_accept)
         self.step_size = check_positive("step_size", step_size)
         self.max_tree_depth = check_int("max_tree_depth", max_tree_depth, 1)
+        self.warmup_tree_depth = None if warmup_tree_depth is None else (
+            check_int("warmup_tree_depth", warmup_tree_depth, 1))
+        if self.warmup_tree_depth is not None and self.warmup_tree_depth > self.max_tree_depth:
+            raise ValueError(f"warmup_tree_depth={warmup_tree_depth!r} exceeds "
+                             f"max_tree_depth={max_tree_depth!r}")
         self.num_leapfrog_steps = check_int("num_leapfrog_steps", num_leapfrog_steps, 1)
         self.mass_matrix = check_option("mass_matrix", mass_matrix, MASS_MATRICES)
         self.init = check_option("init", init, INITS)
@@ -317,7 +312,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
             "kernel": self.kernel, "n_chains": self.n_chains, "num_warmup": self.num_warmup,
             "num_samples": self.num_samples, "thin": self.thin,
             "target_accept": self.target_accept, "step_size": self.step_size,
-            "max_tree_depth": self.max_tree_depth,
+            "max_tree_depth": self.max_tree_depth, "warmup_tree_depth": self.warmup_tree_depth,
             "num_leapfrog_steps": self.num_leapfrog_steps, "mass_matrix": self.mass_matrix,
             "init": self.init,
             "map_steps": self.map_steps, "noise_precision_prior": list(self.noise_precision_prior),
@@ -390,9 +385,20 @@ class HamiltonianMonteCarlo(SampledPosterior):
                    tf.ones_like(state)) for state in groups]
         advance = runner.advance(chunk)
         progress = _progress(self.num_warmup, "warm-up", verbose)
+        plan = _warmup_plan(self.num_warmup, chunk, self.mass_matrix)
+        shallow_depth = min(WARMUP_TREE_DEPTH, self.max_tree_depth) if (
+            self.warmup_tree_depth is None) else self.warmup_tree_depth
+        shallow = self.kernel == "nuts" and shallow_depth < self.max_tree_depth
         done = 0
-        for burnin, every, estimate in _warmup_plan(self.num_warmup, chunk, self.mass_matrix):
-            outs = _advance_groups(advance, chains, data, rng, burnin, every - 1)
+        for i, (burnin, every, estimate) in enumerate(plan):
+            last = i == len(plan) - 1
+            if last and shallow and i:
+                # Trees of full depth from here: the step size adapts afresh to them.
+                chains = [(state, restart(state, scale, _step_size(results),
+                                          self.num_warmup - done), scale)
+                          for state, results, scale in chains]
+            depth = self.max_tree_depth if last or not shallow else shallow_depth
+            outs = _advance_groups(advance, chains, data, rng, burnin, every - 1, depth)
             done += burnin + every * chunk
             updated = []
             for (states, _, results), (_, _, scale) in zip(outs, chains):
@@ -416,7 +422,8 @@ class HamiltonianMonteCarlo(SampledPosterior):
         progress = _progress(self.num_samples * self.thin, "sampling", verbose)
         draws, traces = [], []
         for i in range(self.num_samples // chunk):
-            outs = _advance_groups(advance, chains, data, rng, 0, self.thin - 1)
+            outs = _advance_groups(advance, chains, data, rng, 0, self.thin - 1,
+                                   self.max_tree_depth)
             chains = [(states[-1], results, scale)
                       for (states, _, results), (_, _, scale) in zip(outs, chains)]
             draws.append(np.concatenate([states.numpy() for states, _, _ in outs], axis=1))
@@ -450,6 +457,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
             "n_divergences": int(np.sum(trace["divergent"])),
             "step_size": step_size,
             "mean_leapfrogs": float(np.mean(trace["leapfrogs"])),
+            "mean_tree_depth": diag.mean_tree_depth(trace["leapfrogs"]),
             "mean_log_lik": float(np.mean(log_lik)),
         }
         out.update(diag.summarize(draws, log_lik, means))

@@ -24,6 +24,9 @@ the samplers move in the unconstrained `r`, so its density picks up the Jacobian
 Neal, "Bayesian Learning for Neural Networks", 1996 (Gamma priors on noise
 precisions of Bayesian networks).
 
+Kingma & Ba, "Adam: a method for stochastic optimization", ICLR 2015 (the MAP start,
+`map_estimate`: Keras' Adam through `tfbnn.optimizers.FlatOptimizer`).
+
 Hernández-Lobato & Adams, "Probabilistic backpropagation for scalable learning of
 Bayesian neural networks", ICML 2015 (a Gamma prior on the noise precision, in the
 UCI regression protocol the benchmarks follow).
@@ -35,6 +38,7 @@ import math
 import numbers
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -43,6 +47,7 @@ from tfbnn import compiled
 from tfbnn import priors as priors_lib
 from tfbnn.functional import FunctionalModel, architecture_key, map_params
 from tfbnn.inference.base import MODEL_FILE, Inference, load_network
+from tfbnn.optimizers import FlatOptimizer, program_key
 from tfbnn.validation import check_positive
 
 tfd = tfp.distributions
@@ -51,6 +56,8 @@ tfd = tfp.distributions
 DRAWS_FILE = "draws.npz"
 #: Where chains start: "map" (Glorot-uniform weights, then optimised by HMC) or "prior".
 INITS = ("map", "prior")
+#: Adam step size of the MAP initialisation (full batch, standardised data).
+MAP_LEARNING_RATE = 1e-2
 
 
 def check_gamma_prior(value) -> tuple[float, float]:
@@ -119,10 +126,10 @@ class LogPosterior:
 
     def log_prior(self, thetas) -> tf.Tensor:
         """Log prior density of `(..., P)` parameter vectors, shape `(...)`."""
-        weights = tf.gather(thetas, self.weight_index, axis=-1)
+        weights = take(thetas, self.weight_index)
         log_p = tf.reduce_sum(self.prior.to_distribution((), thetas.dtype).log_prob(weights), -1)
         if self.noise_index.size:
-            raw = tf.gather(thetas, self.noise_index, axis=-1)
+            raw = take(thetas, self.noise_index)
             log_p += tf.reduce_sum(self._log_noise_prior(raw), -1)
         return log_p
 
@@ -185,6 +192,51 @@ class LogPosterior:
         if self.likelihood.is_classification:
             return self.likelihood.class_probs(params)
         return self.likelihood.distribution(params).mean()
+
+
+class _MapRunner:
+    """Full-batch optimisation of the per-example negative log posterior of each row of
+    `theta` `(C, P)`, as one graph: a `tf.while_loop` of Keras optimizer steps."""
+
+    def __init__(self, log_posterior: LogPosterior, optimizer, shape):
+        self.log_posterior = log_posterior
+        self.optimizer = FlatOptimizer(optimizer, shape)
+        self.run = tf.function(self._run, reduce_retracing=True)
+
+    def _run(self, theta, state, x, y, steps):
+        n = tf.cast(tf.shape(x)[0], theta.dtype)
+
+        def body(i, theta, state):
+            with tf.GradientTape() as tape:
+                tape.watch(theta)
+                # Per example, so that a step means the same at any data size. Rows
+                # are independent and the optimizer elementwise: each chain moves
+                # as if optimised alone.
+                loss = -tf.reduce_sum(self.log_posterior(theta, x, y)) / n
+            theta, state = self.optimizer.apply(state, tape.gradient(loss, theta), theta)
+            return i + 1, theta, state
+
+        return tf.while_loop(lambda i, *_: i < steps, body, (tf.constant(0), theta, state))[1]
+
+
+def map_estimate(log_posterior: LogPosterior, theta, x, y, steps: int) -> tf.Tensor:
+    """`steps` full-batch Adam steps (`MAP_LEARNING_RATE`) towards the posterior mode from
+    each row of `theta` `(C, P)`; the compiled loop is cached like the sampler's."""
+    adam = keras.optimizers.Adam(MAP_LEARNING_RATE)
+    runner = cached_runner(
+        "hmc_map", log_posterior, (tuple(theta.shape), program_key(adam)),
+        lambda: _MapRunner(log_posterior, adam, theta.shape))
+    state = runner.optimizer.initial_state(adam)
+    return runner.run(theta, state, x, y, tf.constant(steps))
+
+
+def take(thetas, index: np.ndarray) -> tf.Tensor:
+    """`thetas[..., index]`: a slice when `index` is one contiguous run (the usual case: the
+    noise weights come last), whose gradient inside a sampler's leapfrog step is a
+    cheap pad rather than the scatter a gather's gradient needs."""
+    if index.size and np.array_equal(index, np.arange(index[0], index[0] + index.size)):
+        return thetas[..., int(index[0]) : int(index[0]) + index.size]
+    return tf.gather(thetas, index, axis=-1)
 
 
 def cached_runner(kind: str, log_posterior: LogPosterior, options: tuple, build):
