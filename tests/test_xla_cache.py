@@ -18,16 +18,28 @@ def test_on_caches_under_the_user_cache_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     environ = {xla_cache.ENV_VAR: "1", "TF_XLA_FLAGS": "--tf_xla_auto_jit=2"}
     folder = xla_cache.configure_from_environment(environ)
-    assert folder == tmp_path / "tfbnn" / "xla" == xla_cache.default_directory()
-    assert environ["TF_XLA_FLAGS"].split() == [
-        "--tf_xla_auto_jit=2", f"{xla_cache.FLAG}={tmp_path / 'tfbnn' / 'xla'}"]
+    assert xla_cache.default_directory() == tmp_path / "tfbnn" / "xla"
+    assert folder == tmp_path / "tfbnn" / "xla" / xla_cache.machine_tag()
+    assert environ["TF_XLA_FLAGS"].split() == ["--tf_xla_auto_jit=2", f"{xla_cache.FLAG}={folder}"]
     assert xla_cache.directory(environ) == folder
+
+
+def test_machine_tag_names_tensorflow_and_is_stable():
+    from importlib import metadata
+
+    tag = xla_cache.machine_tag()
+    assert tag.startswith(f"tf{metadata.version('tensorflow')}-")
+    assert tag == xla_cache.machine_tag()
+    assert all(c.isalnum() or c in "._-" for c in tag)
 
 
 def test_a_path_names_the_folder_and_a_users_flag_wins(tmp_path):
     environ = {xla_cache.ENV_VAR: str(tmp_path / "mine")}
-    assert xla_cache.configure_from_environment(environ) == tmp_path / "mine"
-    assert xla_cache.enable(tmp_path / "other", environ) == tmp_path / "mine"
+    mine = tmp_path / "mine" / xla_cache.machine_tag()
+    assert xla_cache.configure_from_environment(environ) == mine
+    assert xla_cache.enable(tmp_path / "other", environ) == mine
+    users = {"TF_XLA_FLAGS": f"{xla_cache.FLAG}={tmp_path / 'users'}"}
+    assert xla_cache.enable(None, users) == tmp_path / "users"
     assert environ["TF_XLA_FLAGS"].count(xla_cache.FLAG) == 1
 
 
@@ -45,7 +57,8 @@ def test_bad_folders_are_refused(tmp_path):
 
 
 def test_clear_removes_cached_programs_only(tmp_path):
-    (tmp_path / "a.pb").write_bytes(b"1")
+    (tmp_path / "tag").mkdir()
+    (tmp_path / "tag" / "a.pb").write_bytes(b"1")
     (tmp_path / "b.pb").write_bytes(b"2")
     (tmp_path / "notes.txt").write_text("kept")
     assert xla_cache.clear(tmp_path) == 2
@@ -75,9 +88,9 @@ def test_a_second_process_loads_what_the_first_compiled(tmp_path):
         return float(done.stdout.split()[-1])
 
     first = run()
-    saved = sorted(folder.glob("*.pb"))
+    saved = sorted(folder.glob("*/*.pb"))
     assert len(saved) == 1
     stamp = saved[0].stat().st_mtime_ns
     assert run() == first
-    assert sorted(folder.glob("*.pb")) == saved
+    assert sorted(folder.glob("*/*.pb")) == saved
     assert saved[0].stat().st_mtime_ns == stamp  # loaded, not compiled and written again

@@ -8,7 +8,11 @@ into a directory, and load it in the next process instead of compiling it again
 (the `--tf_xla_persistent_cache_directory` entry of the `TF_XLA_FLAGS` environment
 variable). A saved program is used only when its HLO equals the new one exactly,
 and TensorFlow writes each file under a temporary name and moves it into place, so
-processes that fit at the same time share the directory safely.
+processes that fit at the same time share the directory safely. A saved CPU program
+is machine code for the CPU that compiled it, and TensorFlow loads it on any CPU
+(with a logged warning), so tfbnn keeps one subfolder per CPU model, CPU features and
+TensorFlow version (`machine_tag()`): a cache in a home folder that several kinds of
+machine share never hands one machine another's code.
 
 The cache is off unless asked for:
 
@@ -28,8 +32,11 @@ features the host feature list does not name; the program is built for this mach
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
 import shutil
+from importlib import metadata
 from pathlib import Path
 
 #: The environment variable that turns the cache on (`1`) or names its folder.
@@ -44,6 +51,25 @@ def default_directory() -> Path:
     """`$XDG_CACHE_HOME/tfbnn/xla`, or `~/.cache/tfbnn/xla` without XDG_CACHE_HOME."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "tfbnn" / "xla"
+
+
+def machine_tag() -> str:
+    """A short name for this CPU model, its instruction-set features and TensorFlow's
+    version: programs compiled under one tag run on every machine with that tag."""
+    cpu = platform.machine() + platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            lines = info.read().split("\n\n")[0].splitlines()
+        cpu += "".join(line for line in lines if line.split(":")[0].strip() in
+                       ("vendor_id", "cpu family", "model", "model name", "flags", "Features"))
+    except OSError:  # not Linux: the platform's processor name stands for it
+        pass
+    try:
+        version = metadata.version("tensorflow")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    digest = hashlib.sha256(cpu.encode()).hexdigest()[:12]
+    return f"tf{version}-{platform.machine() or 'cpu'}-{digest}"
 
 
 def directory(environ=None) -> Path | None:
@@ -64,8 +90,8 @@ def enable(folder=None, environ=None) -> Path:
         environ: the environment to change (default `os.environ`; for tests).
 
     Returns:
-        The cache folder. If `TF_XLA_FLAGS` already names one, that one is kept and
-        returned: a folder the user chose wins over tfbnn's.
+        The cache folder: `folder / machine_tag()`. If `TF_XLA_FLAGS` already names
+        one, that one is kept and returned as it is: a folder the user chose wins.
 
     Raises:
         ValueError: `folder` is not a str or path, or names an existing file.
@@ -81,6 +107,7 @@ def enable(folder=None, environ=None) -> Path:
     folder = Path(folder).expanduser().absolute()
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"xla_cache folder {str(folder)!r} exists and is not a folder")
+    folder = folder / machine_tag()
     if any(c.isspace() for c in str(folder)):
         raise ValueError(f"xla_cache folder {str(folder)!r} contains white space, which "
                          "TF_XLA_FLAGS cannot hold")
@@ -103,7 +130,8 @@ def configure_from_environment(environ=None) -> Path | None:
 
 
 def clear(folder=None) -> int:
-    """Deletes the cached programs in `folder` (default: `default_directory()`).
+    """Deletes the cached programs in `folder` (default: `default_directory()`) and in
+    its per-machine subfolders.
 
     Run it when no other process is fitting with the same folder. Returns how many
     files were removed; a missing folder removes none.
@@ -111,9 +139,10 @@ def clear(folder=None) -> int:
     folder = Path(default_directory() if folder is None else folder)
     if not folder.is_dir():
         return 0
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix == ".pb"]
+    files = [p for p in folder.rglob("*.pb") if p.is_file()]
     for path in files:
         path.unlink(missing_ok=True)
-    if not any(folder.iterdir()):
-        shutil.rmtree(folder, ignore_errors=True)
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+        if not any(sub.iterdir()):
+            shutil.rmtree(sub, ignore_errors=True)
     return len(files)
