@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 import tfbnn
 from tfbnn import compiled
@@ -28,3 +29,28 @@ def test_clear_cache_forgets_programs_and_fits_still_work():
     tfbnn.clear_cache()
     assert compiled.cache_size() == 0
     np.testing.assert_allclose(model.fit(X, y).predict(X), first, rtol=1e-5)
+
+
+def test_function_traces_without_autograph_and_passes_options():
+    import tensorflow as tf
+
+    def double_if_positive(x):
+        return tf.cond(x > 0, lambda: 2 * x, lambda: x)
+
+    graph = compiled.function(double_if_positive, jit_compile=True, reduce_retracing=True)
+    assert float(graph(tf.constant(3.0))) == 6.0
+    assert float(graph(tf.constant(-3.0))) == -3.0
+
+    def python_branch(x):
+        if x > 0:  # AutoGraph would rewrite this into a tf.cond; compiled.function does not
+            return 2 * x
+        return x
+
+    with pytest.raises(TypeError, match="tf.Tensor"):
+        compiled.function(python_branch)(tf.constant(1.0))
+    assert float(tf.function(python_branch)(tf.constant(1.0))) == 2.0  # AutoGraph converts it
+
+
+def test_function_refuses_an_autograph_option():
+    with pytest.raises(TypeError, match="autograph"):
+        compiled.function(lambda x: x, autograph=True)

@@ -6,6 +6,12 @@ the next model of the same architecture (the next split, ensemble member or
 clone). They all keep them here, keyed by what the program depends on, with the
 least recently used dropped beyond `MAX_PROGRAMS`, so a long session neither grows
 without bound nor keeps old models alive for ever.
+
+They build those programs with `function`: a `tf.function` without AutoGraph. tfbnn's
+compiled code states its loops and branches with `tf.while_loop` and `tf.cond`, so
+AutoGraph's rewriting of the Python source finds nothing to convert, yet it parses
+and transforms the source of every function the trace calls, which is much of a
+first fit's tracing time.
 """
 
 from __future__ import annotations
@@ -32,6 +38,28 @@ def cached(key: Hashable, build: Callable[[], object]):
     while len(_PROGRAMS) > MAX_PROGRAMS:
         _PROGRAMS.popitem(last=False)
     return program
+
+
+def function(fn: Callable, **options):
+    """`tf.function(fn, autograph=False, **options)`: a graph of `fn` as written.
+
+    Python `if`, `for` and `while` in `fn` run once, at tracing; a Python branch on a
+    tensor's value raises at tracing instead of being rewritten into a `tf.cond`. State
+    loops and branches that depend on tensors with `tf.while_loop` and `tf.cond`.
+
+    Args:
+        fn: the Python function to trace.
+        **options: other `tf.function` arguments (`jit_compile`, `reduce_retracing`,
+            `input_signature`); `autograph` cannot be given.
+
+    Raises:
+        TypeError: `autograph` is among `options`.
+    """
+    if "autograph" in options:
+        raise TypeError("compiled.function builds without AutoGraph; do not pass autograph")
+    import tensorflow as tf
+
+    return tf.function(fn, autograph=False, **options)
 
 
 def cache_size() -> int:
