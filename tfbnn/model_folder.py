@@ -153,23 +153,30 @@ def read_labelled_parts(path, meta: dict, *, target=None, chunk_rows: int | None
     with naming_file(path):
         tables = tabular.read_tables(path, target=target or meta["target"], task=meta["task"],
                                      impute=meta["encoder"].get("impute"),
-                                     chunk_rows=chunk_rows, dtype=text_columns(meta),
+                                     chunk_rows=chunk_rows,
+                                     dtype=text_columns(meta, reading["header"]),
                                      **reading)
         for table in tables:
             yield model_features(table.X, meta, path, reading["header"]), table.y.to_numpy()
 
 
-def text_columns(meta: dict) -> dict:
+def text_columns(meta: dict, header: bool) -> dict:
     """`read_frames`'s `dtype` that reads the model's categorical columns as text.
 
     Read on its own, a file (or a part of one) whose categorical column happens to
     hold only numbers would give labels such as "5" for "05" or "1.0" for "1", which
     the fitted categories do not know. Columns of the labels "True"/"False" were
-    boolean at fitting and are left to pandas, which reads "true" as True.
+    boolean at fitting and are left to pandas, which reads "true" as True. A file
+    without a header (`header` False) names its columns by position: the training
+    file's positions for a model fitted without one, else the features' order
+    (`model_features` accepts only that layout then).
     """
-    return {spec["name"]: str for spec in meta["encoder"]["columns"]
-            if spec["kind"] == "categorical"
-            and not set(spec["categories"]) <= {"True", "False"}}
+    names = [spec["name"] for spec in meta["encoder"]["columns"]
+             if spec["kind"] == "categorical"
+             and not set(spec["categories"]) <= {"True", "False"}]
+    if not header and meta["header"]:
+        return {meta["features"].index(name): str for name in names}
+    return dict.fromkeys(names, str)
 
 
 def model_features(frame: pd.DataFrame, meta: dict, path, header: bool) -> np.ndarray:

@@ -139,7 +139,7 @@ def _unlabelled_parts(path, meta, reading: dict, chunk_rows: int):
     with naming_file(path):
         # The file may lack the target, so it is read without naming one.
         for frame in read_frames(path, **reading, chunk_rows=chunk_rows,
-                                 dtype=text_columns(meta)):
+                                 dtype=text_columns(meta, reading["header"])):
             yield model_features(frame, meta, path, reading["header"]), None
 
 

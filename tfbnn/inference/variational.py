@@ -92,7 +92,13 @@ class VariationalInference(StochasticNetworkInference):
         }
 
     def fit(self, x, y, likelihood, settings: FitSettings):
-        return super().fit(x, y, likelihood, self.decaying(settings, x))
+        decayed = self.decaying(settings, x)
+        history = super().fit(x, y, likelihood, decayed)
+        if decayed is not settings:
+            # A later partial_fit trains at the constant rate, with a fresh Adam state:
+            # the scheduled optimizer's state is not that optimizer's.
+            self.optimizer_state = None
+        return history
 
     def decaying(self, settings: FitSettings, x) -> FitSettings:
         """`settings` with the learning rate decaying over the last `decay_fraction` of
