@@ -66,12 +66,10 @@ def test_hmc_draws_through_the_estimator():
         hidden_units=(), inference="hmc", random_state=0,
         inference_options={"n_chains": 2, "num_warmup": 40, "num_samples": 20,
                            "map_steps": 20, "jit_compile": False, "threads": 1}).fit(x, y)
-    idata = to_inference_data(model.inference_)
+    idata = model.inference_.to_inference_data()
     assert idata.posterior.sizes["chain"] == 2 and idata.posterior.sizes["draw"] == 20
     rhat = az.rhat(idata).to_array().values
     assert np.all(np.isfinite(rhat)) and rhat.max() < 2.0
-    if not hasattr(model.inference_, "sample_stats_"):
-        pytest.skip("hmc.py does not keep its sampler statistics yet (sample_stats_)")
     stats = idata.sample_stats
     assert {"lp", "acceptance_rate", "diverging", "tree_depth", "step_size"} <= set(stats)
     assert stats["lp"].shape == (2, 20)

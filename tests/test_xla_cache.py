@@ -94,3 +94,16 @@ def test_a_second_process_loads_what_the_first_compiled(tmp_path):
     assert run() == first
     assert sorted(folder.glob("*/*.pb")) == saved
     assert saved[0].stat().st_mtime_ns == stamp  # loaded, not compiled and written again
+
+
+def test_import_tfbnn_applies_the_environment(tmp_path):
+    """`TFBNN_XLA_CACHE` set before `import tfbnn` reaches TensorFlow's flags."""
+    code = "import os, tfbnn; print(os.environ.get('TF_XLA_FLAGS', ''))"
+    env = {**os.environ, xla_cache.ENV_VAR: str(tmp_path / "xla"), "TF_XLA_FLAGS": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert f"{xla_cache.FLAG}={tmp_path / 'xla'}" in out
+    env[xla_cache.ENV_VAR] = "0"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert xla_cache.FLAG not in out

@@ -21,7 +21,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tfbnn import xla_cache
 from tfbnn.version import __version__
+
+# Before TensorFlow compiles anything: TFBNN_XLA_CACHE keeps compiled programs on disk.
+xla_cache.configure_from_environment()
 
 if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
     from tfbnn import (
@@ -76,6 +80,7 @@ __all__ = [
     "posthoc",
     "priors",
     "train",
+    "xla_cache",
 ]
 
 

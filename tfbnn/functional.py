@@ -207,7 +207,8 @@ def map_params(model, thetas, x) -> tf.Tensor:
     SWAG samples, a reloaded model) reuses it."""
     def build():
         functional = FunctionalModel(model)
-        return tf.function(lambda thetas, x: functional.map(thetas, x), reduce_retracing=True)
+        return compiled.function(lambda thetas, x: functional.map(thetas, x),
+                                 reduce_retracing=True)
 
     program = compiled.cached(("params_map", architecture_key(model)), build)
     return program(tf.convert_to_tensor(thetas, tf.float32), tf.convert_to_tensor(x, tf.float32))

@@ -37,6 +37,7 @@ from tfbnn import models
 from tfbnn.functional import FunctionalModel
 from tfbnn.inference import diagnostics as diag
 from tfbnn.inference.base import INFERENCE, FitSettings, check_no_strategy
+from tfbnn.inference.inference_data import hmc_sample_stats
 from tfbnn.inference.mcmc import (
     INITS,
     LogPosterior,
@@ -58,9 +59,6 @@ MASS_MATRICES = ("diag", "identity")
 WARMUP_TREE_DEPTH = 6
 #: Kept draws per compiled call (at most): the granularity of progress reports.
 CHUNK = 50
-
-
-# -- HMC / NUTS -----------------------------------------------------------------------------
 
 
 class DepthLimitedNUTS(tfp.mcmc.NoUTurnSampler):
@@ -364,6 +362,7 @@ class HamiltonianMonteCarlo(SampledPosterior):
         self.diagnostics_ = self._diagnostics(runner, draws, trace, *data,
                                               _mean_step_size(chains))
         self.diagnostics_.update(warmup_seconds=warmup_seconds, sampling_seconds=sampling_seconds)
+        self.sample_stats_ = hmc_sample_stats(trace, _mean_step_size(chains))  # for ArviZ
         logger.info("hmc: %d draws x %d chains in %.1f s; %s", self.num_samples, self.n_chains,
                     sampling_seconds, _format(self.diagnostics_))
         diag.warn_if_not_mixed(self.diagnostics_, "hmc", stacklevel=4)

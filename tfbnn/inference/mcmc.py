@@ -47,6 +47,7 @@ from tfbnn import compiled
 from tfbnn import priors as priors_lib
 from tfbnn.functional import FunctionalModel, architecture_key, map_params
 from tfbnn.inference.base import MODEL_FILE, Inference, load_network
+from tfbnn.inference.inference_data import to_inference_data
 from tfbnn.optimizers import FlatOptimizer, program_key
 from tfbnn.validation import check_positive
 
@@ -264,6 +265,11 @@ class SampledPosterior(Inference):
         self.likelihood = None
         self.draws_ = None
         self.diagnostics_ = {}
+
+    def to_inference_data(self):
+        """The draws (and the sampler's statistics, if it keeps them) as an
+        `arviz.InferenceData`: see `tfbnn.inference.inference_data.to_inference_data`."""
+        return to_inference_data(self)
 
     def _sample_params(self, x, n_samples, seed):
         """`(S, B, k)` parameters from `S` of the stored draws.

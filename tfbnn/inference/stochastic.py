@@ -93,8 +93,9 @@ def sampler(model, n_samples: int):
     functional = FunctionalModel(model)
 
     def build():
-        return tf.function(lambda theta, x, state: functional.sample(theta, state, x, n_samples),
-                           reduce_retracing=True)
+        return compiled.function(
+            lambda theta, x, state: functional.sample(theta, state, x, n_samples),
+            reduce_retracing=True)
 
     return compiled.cached(("weight_sampler", architecture_key(model), int(n_samples)), build)
 

@@ -74,14 +74,16 @@ class EpochRunner:
         # A partial, not the bound method: TensorFlow's retracing warning counts the
         # traces of one code object, so every runner's first trace (each a new program)
         # would add up to "5 out of the last 5 calls triggered retracing".
-        self.run_epochs = tf.function(functools.partial(EpochRunner._epochs, self),
-                                      jit_compile=jit_compile)
-        self.val_nll = tf.function(self._val_nll, jit_compile=jit_compile, reduce_retracing=True)
+        self.run_epochs = compiled.function(functools.partial(EpochRunner._epochs, self),
+                                            jit_compile=jit_compile)
+        self.val_nll = compiled.function(self._val_nll, jit_compile=jit_compile,
+                                         reduce_retracing=True)
         # A stream: one graph per epoch reads the batches from the dataset's iterator,
         # and each step is one (XLA-)compiled call; dataset ops cannot be XLA-compiled.
+        # (AutoGraph turns its loop over the dataset into a graph loop.)
         self.run_stream = tf.function(functools.partial(EpochRunner._stream_epoch, self))
-        self.stream_step = tf.function(functools.partial(EpochRunner._step, self),
-                                       jit_compile=jit_compile, reduce_retracing=True)
+        self.stream_step = compiled.function(functools.partial(EpochRunner._step, self),
+                                             jit_compile=jit_compile, reduce_retracing=True)
 
     def initial_state(self, optimizer=None) -> list[tf.Tensor]:
         """Fresh optimizer state, with the constant learning rate of `optimizer`."""
