@@ -359,10 +359,10 @@ class HamiltonianMonteCarlo(SampledPosterior):
 
         FunctionalModel(model).set_params(draws[-1, 0])  # the saved model holds one draw
         self.model, self.likelihood, self.draws_ = model, likelihood, draws
-        self.diagnostics_ = self._diagnostics(runner, draws, trace, *data,
-                                              _mean_step_size(chains))
+        step_size = _mean_step_size(chains)
+        self.diagnostics_ = self._diagnostics(runner, draws, trace, *data, step_size)
         self.diagnostics_.update(warmup_seconds=warmup_seconds, sampling_seconds=sampling_seconds)
-        self.sample_stats_ = hmc_sample_stats(trace, _mean_step_size(chains))  # for ArviZ
+        self.sample_stats_ = hmc_sample_stats(trace, step_size)  # for ArviZ
         logger.info("hmc: %d draws x %d chains in %.1f s; %s", self.num_samples, self.n_chains,
                     sampling_seconds, _format(self.diagnostics_))
         diag.warn_if_not_mixed(self.diagnostics_, "hmc", stacklevel=4)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from tfbnn import models, optimizers
 from tfbnn.convert import CONVERSIONS, bayesianize
 from tfbnn.inference.base import INFERENCE, FitSettings
 from tfbnn.inference.stochastic import StochasticNetworkInference
+from tfbnn.training.loop import steps_per_epoch
 from tfbnn.training.stream import Stream
 from tfbnn.validation import check_number, check_option, check_positive
 
@@ -109,7 +109,7 @@ class VariationalInference(StochasticNetworkInference):
             steps = settings.epochs * x.batch_count()
         else:
             n_rows = len(x) - int(round(settings.validation_fraction * len(x)))
-            steps = settings.epochs * math.ceil(n_rows / min(settings.batch_size, max(n_rows, 1)))
+            steps = settings.epochs * steps_per_epoch(n_rows, settings.batch_size)
         optimizer = optimizers.decaying_at_end(None, settings.learning_rate,
                                                max(steps, 1), self.decay_fraction,
                                                self.DECAY_FLOOR)

@@ -184,6 +184,11 @@ def _check_optimizer_state(state, run: GroupedRun) -> list:
     return list(state)
 
 
+def steps_per_epoch(n_rows: int, batch_size: int) -> int:
+    """Minibatch steps of one pass over `n_rows` in-memory rows (a batch at most all rows)."""
+    return -(-n_rows // min(int(batch_size), max(n_rows, 1)))
+
+
 class ArrayFeed:
     """In-memory arrays: many epochs per compiled call, data orders from `seed`."""
 
@@ -192,7 +197,7 @@ class ArrayFeed:
         self.n_rows = int(self.x.shape[0])
         self.example_shape = tuple(self.x.shape[1:])
         self.batch_size = min(int(batch_size), self.n_rows)
-        self.steps = -(-self.n_rows // self.batch_size)
+        self.steps = steps_per_epoch(self.n_rows, batch_size)
         self.seed, self.n_members, self.orders = seed, n_members, None
 
     def chunk(self, per_epoch: bool) -> int:
